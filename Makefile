@@ -1,0 +1,48 @@
+# kimia: two binaries over one shared layer.
+#   make build      bin/kimia (BuildKit) and bin/kimia-bud (Buildah)
+#   make test       unit and end-to-end tests (needs hack/setup.sh first)
+#   make check      gofmt, go vet, unit tests
+
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Buildah needs cgo (rootless re-exec) and these tags: seccomp support,
+# containers/image's pure-Go OpenPGP, and no btrfs graph driver (no
+# headers needed). The same tags are used for vet and tests, so that
+# `go test ./...` sees all code.
+BUILDAH_TAGS := seccomp containers_image_openpgp exclude_graphdriver_btrfs
+export GOFLAGS := -tags=$(subst $() $(),$(comma),$(BUILDAH_TAGS))
+comma := ,
+LDFLAGS := -s -w -X github.com/rapidfort/kimia/flags.Version=$(VERSION)
+
+.PHONY: build test unit e2e check vet fmt docs clean FORCE
+
+build: bin/kimia bin/kimia-bud
+
+bin/kimia: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/kimia
+
+bin/kimia-bud: FORCE
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/kimia-bud
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/e2e)
+
+e2e: build
+	KIMIA_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 60m ./test/e2e/ $(E2E_FLAGS)
+
+test: fmt vet unit e2e
+
+check: fmt vet unit
+
+docs:
+	$(GO) run ./hack/gendocs > docs/cli-reference.md
+
+clean:
+	rm -rf bin

@@ -1,0 +1,71 @@
+// Package engine defines what kimia asks of an image-building backend and
+// what it gets back. An engine turns a Request into an OCI image layout on
+// local disk; everything after that (pushing, archives, digest files,
+// attestations, signatures) is shared, so both binaries behave the same.
+package engine
+
+import (
+	"context"
+)
+
+// Engine builds images. Implementations live in engine/buildkit and
+// engine/buildah; each binary links exactly one of them.
+type Engine interface {
+	// Info reports what the engine is and what it can do, without building.
+	Info(ctx context.Context) (Info, error)
+	// Build turns req into an OCI image layout under req.OutputDir.
+	// It never pushes.
+	Build(ctx context.Context, req *Request) (*Result, error)
+}
+
+// Feature names something an engine may or may not support. Features are
+// reported by Info so that callers (and tests) learn about gaps up front
+// rather than by failure.
+type Feature string
+
+// Features an engine can report.
+const (
+	FeatureRootless      Feature = "rootless"
+	FeatureMultiPlatform Feature = "multi-platform"
+	FeatureLocalCache    Feature = "local-cache"
+	FeatureRegistryCache Feature = "registry-cache"
+	FeatureSecrets       Feature = "secrets"
+	FeatureSSH           Feature = "ssh"
+	FeatureReproducible  Feature = "reproducible"
+	FeatureDockerFormat  Feature = "docker-format"
+)
+
+// Info describes an engine.
+type Info struct {
+	// Name is the engine's short name: "buildkit" or "buildah".
+	Name string `json:"name"`
+	// Version is the version of the engine's code kimia was built with.
+	Version string `json:"version"`
+	// Daemon describes a helper process the engine runs, if any
+	// (buildkitd), with its version.
+	Daemon *Component `json:"daemon,omitempty"`
+	// StorageDrivers lists the accepted --storage-driver values.
+	StorageDrivers []string `json:"storageDrivers"`
+	// Features lists what the engine supports.
+	Features []Feature `json:"features"`
+	// OptionFlag is the name of the engine's pass-through flag
+	// ("buildkit-opt" or "buildah-opt").
+	OptionFlag string `json:"optionFlag"`
+}
+
+// Component is a named, versioned piece of software.
+type Component struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Path    string `json:"path,omitempty"`
+}
+
+// Has reports whether the engine supports f.
+func (i Info) Has(f Feature) bool {
+	for _, g := range i.Features {
+		if g == f {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,76 @@
+package engine
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+)
+
+// Platform is an OS, architecture and optional variant, as in
+// "linux/arm64" or "linux/arm/v7".
+type Platform struct {
+	OS           string `json:"os"`
+	Architecture string `json:"architecture"`
+	Variant      string `json:"variant,omitempty"`
+}
+
+func (p Platform) String() string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	return s
+}
+
+// HostPlatform is the platform kimia runs on.
+func HostPlatform() Platform {
+	p := Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+	if p.Architecture == "arm" {
+		p.Variant = "v7"
+	}
+	return p
+}
+
+var knownArch = map[string]bool{
+	"amd64": true, "arm64": true, "arm": true, "386": true, "ppc64le": true,
+	"s390x": true, "riscv64": true, "mips64le": true, "loong64": true,
+}
+
+var archAliases = map[string]string{
+	"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm",
+	"armel": "arm", "i386": "386",
+}
+
+// ParsePlatform parses and normalizes "os/arch[/variant]". Common
+// architecture aliases (x86_64, aarch64) are accepted.
+func ParsePlatform(s string) (Platform, error) {
+	parts := strings.Split(strings.TrimSpace(s), "/")
+	if len(parts) < 2 || len(parts) > 3 {
+		return Platform{}, fmt.Errorf("platform %q: want os/arch or os/arch/variant, as in linux/amd64", s)
+	}
+	for _, part := range parts {
+		if part == "" {
+			return Platform{}, fmt.Errorf("platform %q: empty component", s)
+		}
+	}
+	p := Platform{OS: strings.ToLower(parts[0]), Architecture: strings.ToLower(parts[1])}
+	if a, ok := archAliases[p.Architecture]; ok {
+		p.Architecture = a
+	}
+	if len(parts) == 3 {
+		p.Variant = strings.ToLower(parts[2])
+	}
+	if p.OS != "linux" {
+		return Platform{}, fmt.Errorf("platform %q: only linux images can be built", s)
+	}
+	if !knownArch[p.Architecture] {
+		return Platform{}, fmt.Errorf("platform %q: unknown architecture %q", s, parts[1])
+	}
+	if p.Architecture == "arm64" && p.Variant == "v8" {
+		p.Variant = "" // the canonical form omits arm64's only variant
+	}
+	if p.Architecture == "arm" && p.Variant == "" {
+		p.Variant = "v7"
+	}
+	return p, nil
+}

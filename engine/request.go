@@ -1,0 +1,248 @@
+package engine
+
+import (
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Request is everything one kimia invocation asks for, resolved once from
+// flags and environment. It holds no CLI types. Engines read the build
+// fields; the shared orchestration reads Source, Output, Attest and Sign.
+type Request struct {
+	// Source says where the build context comes from, as the user wrote it.
+	// The orchestration resolves it into ContextDir and Dockerfile.
+	Source Source
+
+	// ContextDir is the local directory that is the build context, with
+	// any sub path already applied. Set by the orchestration.
+	ContextDir string
+	// Dockerfile is the absolute path of the Dockerfile. It may lie
+	// outside ContextDir. Set by the orchestration.
+	Dockerfile string
+
+	// Target is the stage to build; empty means the last one.
+	Target string
+	// BuildArgs, Labels and Annotations keep the user's order; for
+	// repeated keys the last one wins.
+	BuildArgs   []KeyValue
+	Labels      []KeyValue
+	Annotations []KeyValue
+	// Platforms to build; empty means the host's platform.
+	Platforms []Platform
+	// Secrets for RUN --mount=type=secret. Only references: values are read
+	// by the engine at build time and never stored in the request.
+	Secrets []Secret
+	// SSH agent sockets or keys for RUN --mount=type=ssh.
+	SSH []SSH
+	// SkipUnusedStages builds only the stages the target needs.
+	SkipUnusedStages bool
+
+	Cache Cache
+	// StorageDriver is "native", "overlay", or empty to let the engine
+	// probe and choose.
+	StorageDriver string
+	// Format is the manifest format: FormatOCI (default) or FormatDocker.
+	Format string
+	// Reproducible strips non-deterministic metadata; with
+	// SourceDateEpoch it also fixes times.
+	Reproducible bool
+	// SourceDateEpoch, when set, is the image's created time and the upper
+	// bound for layer file times.
+	SourceDateEpoch *time.Time
+	Compression     Compression
+
+	// Registry settings apply to every registry access: base-image pulls,
+	// cache import/export and pushes.
+	Registry RegistryConfig
+	// ImageDownloadRetry is how many times a failed base-image pull is
+	// retried.
+	ImageDownloadRetry int
+
+	// EngineOptions are the raw --buildkit-opt or --buildah-opt values.
+	// The engine validates them.
+	EngineOptions []KeyValue
+
+	// OutputDir is an empty directory, owned by the caller, where Build
+	// writes the OCI image layout.
+	OutputDir string
+
+	Output Output
+	Attest Attest
+	Sign   Sign
+
+	// Log receives the engine's log records; never nil after resolution.
+	Log *slog.Logger `json:"-"`
+	// Progress receives build progress (stderr in the binaries).
+	Progress     io.Writer `json:"-"`
+	ProgressMode ProgressMode
+}
+
+// Image formats.
+const (
+	FormatOCI    = "oci"
+	FormatDocker = "docker"
+)
+
+// Storage drivers, as the user names them.
+const (
+	StorageNative  = "native"
+	StorageOverlay = "overlay"
+)
+
+// ProgressMode says how build progress is shown.
+type ProgressMode string
+
+// Progress modes.
+const (
+	ProgressAuto  ProgressMode = "auto"  // a live display on a terminal, plain lines otherwise
+	ProgressTTY   ProgressMode = "tty"   // a live display
+	ProgressPlain ProgressMode = "plain" // one line per event
+	ProgressQuiet ProgressMode = "quiet" // errors only
+)
+
+// KeyValue is one K=V pair from a repeatable flag.
+type KeyValue struct {
+	Key   string
+	Value string
+}
+
+// Secret references a secret for RUN --mount=type=secret,id=ID: a file
+// (Src) or an environment variable (Env) of the kimia process.
+type Secret struct {
+	ID  string
+	Src string
+	Env string
+}
+
+// SSH references an SSH agent socket or private keys for
+// RUN --mount=type=ssh,id=ID. Empty Paths means $SSH_AUTH_SOCK.
+type SSH struct {
+	ID    string
+	Paths []string
+}
+
+// Cache configures layer caching.
+type Cache struct {
+	// Enabled turns on reuse of cached layers (--cache).
+	Enabled bool
+	// Dir holds the engine's persistent state between runs. Empty means
+	// a temporary directory removed after the build.
+	Dir string
+	// Repo is a registry repository for cache import and export; empty
+	// means no registry cache.
+	Repo string
+	// TTL bounds the age of cache entries that are reused.
+	TTL time.Duration
+	// NoPush imports from Repo but never exports to it.
+	NoPush bool
+	// CopyLayers and RunLayers say which layers Kaniko would cache. Both
+	// engines cache every step; these only restrict what is exported.
+	CopyLayers bool
+	RunLayers  bool
+}
+
+// Compression of pushed layers.
+type Compression struct {
+	// Algorithm is "gzip" (default), "zstd" or "uncompressed".
+	Algorithm string
+	// Level is the compression level; -1 means the algorithm's default.
+	Level int
+}
+
+// Source is the build context as the user gave it.
+type Source struct {
+	// Context is a directory, dir://, tar://, or a git URL.
+	Context string
+	// SubPath selects a directory inside the context.
+	SubPath string
+	// Dockerfile is the --dockerfile value; relative paths are looked up
+	// in the context first.
+	Dockerfile string
+	Git        GitOptions
+	// MaxSize bounds the bytes a tarball or clone may take.
+	MaxSize int64
+}
+
+// GitOptions configures git contexts.
+type GitOptions struct {
+	Branch            string
+	Revision          string
+	SingleBranch      bool
+	RecurseSubmodules bool
+	InsecureSkipTLS   bool
+	// TokenFile holds a token for HTTPS; TokenUser is the user name sent
+	// with it.
+	TokenFile string
+	TokenUser string
+}
+
+// Output configures what happens to the built image.
+type Output struct {
+	Destinations []string
+	NoPush       bool
+	// TarPath is a docker-archive written with every destination's tag.
+	TarPath string
+	// OCILayoutPath is a directory written as an OCI image layout.
+	OCILayoutPath              string
+	DigestFile                 string
+	ImageNameWithDigestFile    string
+	ImageNameTagWithDigestFile string
+	MetadataFile               string
+	// PushRetry is how many times a transient push failure is retried,
+	// waiting as PushBackoff says between attempts.
+	PushRetry                    int
+	PushBackoff                  Backoff
+	PushIgnoreImmutableTagErrors bool
+	SkipPushPermissionCheck      bool
+	NoPreflight                  bool
+}
+
+// Backoff is an exponential backoff: Initial, then times Factor, at most
+// Max.
+type Backoff struct {
+	Initial time.Duration
+	Max     time.Duration
+	Factor  float64
+}
+
+// Attestation modes of --attestation.
+const (
+	AttestationOff = "off"
+	AttestationMin = "min"
+	AttestationMax = "max"
+)
+
+// Attestation storage places of --attestation-storage.
+const (
+	StorageIndex     = "index"
+	StorageCosign    = "cosign"
+	StorageBoth      = "both"
+	StorageReferrers = "referrers"
+)
+
+// Attest configures SBOM and provenance.
+type Attest struct {
+	SBOM bool
+	// SBOMFormat is "spdx-json" (default) or "cyclonedx-json".
+	SBOMFormat string
+	Provenance bool
+	// ProvenanceMode is "min" (no build-arg values) or "max".
+	ProvenanceMode string
+	BuilderID      string
+	// Storage is one of the Storage* constants.
+	Storage        string
+	SBOMFile       string
+	ProvenanceFile string
+}
+
+// Sign configures cosign-compatible signing.
+type Sign struct {
+	Enabled bool
+	// KeyPath is a cosign private key (encrypted) or a plain PEM key.
+	KeyPath string
+	// PasswordEnv names the environment variable holding the key's
+	// password; the value is read when signing, never stored.
+	PasswordEnv string
+	Annotations []KeyValue
+}

@@ -1,0 +1,179 @@
+// Package registry reaches OCI registries the way the user configured them
+// (Kaniko's --insecure*, --skip-tls-verify*, --registry-certificate,
+// --registry-client-cert, docker config credentials) and pushes built
+// images so that a tag never points at an incomplete image.
+package registry
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/rapidfort/kimia/engine"
+)
+
+// Client reaches registries with one RegistryConfig.
+type Client struct {
+	cfg      engine.RegistryConfig
+	keychain *Keychain
+	retries  int
+	backoff  engine.Backoff
+}
+
+// New returns a client for cfg. retries is how many times a transient
+// failure of one registry operation is retried, waiting as backoff says.
+func New(cfg engine.RegistryConfig, retries int, backoff engine.Backoff) *Client {
+	if backoff.Initial <= 0 {
+		backoff = engine.Backoff{Initial: time.Second, Max: 30 * time.Second, Factor: 2}
+	}
+	return &Client{cfg: cfg, keychain: NewKeychain(cfg.DockerConfigDir), retries: retries, backoff: backoff}
+}
+
+// Keychain returns the credentials the client uses.
+func (c *Client) Keychain() *Keychain { return c.keychain }
+
+// Tag parses a reference for op, allowing plain HTTP where configured.
+func (c *Client) Tag(s string, op engine.Op) (name.Tag, error) {
+	t, err := name.NewTag(s)
+	if err != nil {
+		return name.Tag{}, err
+	}
+	if c.cfg.Host(t.RegistryStr(), op).PlainHTTP {
+		return name.NewTag(s, name.Insecure)
+	}
+	return t, nil
+}
+
+// Repository parses a repository for op, allowing plain HTTP where
+// configured.
+func (c *Client) Repository(s string, op engine.Op) (name.Repository, error) {
+	r, err := name.NewRepository(s)
+	if err != nil {
+		return name.Repository{}, err
+	}
+	if c.cfg.Host(r.RegistryStr(), op).PlainHTTP {
+		return name.NewRepository(s, name.Insecure)
+	}
+	return r, nil
+}
+
+// Transport returns the HTTP transport for host and op: the configured CA
+// certificates, client certificates and verification.
+func (c *Client) Transport(host string, op engine.Op) (http.RoundTripper, error) {
+	hs := c.cfg.Host(host, op)
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: hs.SkipTLSVerify} //nolint:gosec // the user asked for it per registry
+	if len(hs.CAFiles) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		for _, f := range hs.CAFiles {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, engine.Errorf(engine.KindUsage, "--registry-certificate %s=%s: %v", host, f, err)
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, engine.Errorf(engine.KindUsage, "--registry-certificate %s=%s: no PEM certificate in the file", host, f)
+			}
+		}
+		tc.RootCAs = pool
+	}
+	for _, cc := range hs.ClientCerts {
+		pair, err := tls.LoadX509KeyPair(cc.Cert, cc.Key)
+		if err != nil {
+			return nil, engine.Errorf(engine.KindUsage, "--registry-client-cert %s=%s,%s: %v", host, cc.Cert, cc.Key, err)
+		}
+		tc.Certificates = append(tc.Certificates, pair)
+	}
+	t.TLSClientConfig = tc
+	return t, nil
+}
+
+// Options returns go-containerregistry options for operations against
+// host, with retries of transient failures only.
+func (c *Client) Options(ctxOpt remote.Option, host string, op engine.Op) ([]remote.Option, error) {
+	t, err := c.Transport(host, op)
+	if err != nil {
+		return nil, err
+	}
+	return []remote.Option{
+		ctxOpt,
+		remote.WithTransport(t),
+		remote.WithAuthFromKeychain(c.keychain),
+		remote.WithRetryBackoff(remote.Backoff{
+			Duration: c.backoff.Initial,
+			Factor:   c.backoff.Factor,
+			Jitter:   0.1,
+			Steps:    c.retries + 1,
+			Cap:      c.backoff.Max,
+		}),
+		remote.WithRetryPredicate(Transient),
+		remote.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
+			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
+			http.StatusGatewayTimeout),
+	}, nil
+}
+
+// Transient reports whether err is worth retrying: a 5xx or 429 answer, a
+// reset or refused connection, a timeout. Authentication, not-found and
+// manifest errors are not.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusRequestTimeout, http.StatusTooManyRequests:
+			return true
+		}
+		return te.StatusCode >= 500
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.EPIPE, net.ErrClosed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return errors.Is(err, errUnexpectedEOF) || isEOF(err)
+}
+
+// Classify gives a registry error its kind: authentication failures
+// apart from every other registry failure.
+func Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		if te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden {
+			return engine.Wrap(engine.KindAuth, err)
+		}
+		for _, d := range te.Errors {
+			switch d.Code {
+			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
+				return engine.Wrap(engine.KindAuth, err)
+			}
+		}
+	}
+	var ue *x509.UnknownAuthorityError
+	var he x509.HostnameError
+	if errors.As(err, &ue) || errors.As(err, &he) {
+		return engine.Wrap(engine.KindRegistry, fmt.Errorf("%w (give the registry's CA with --registry-certificate HOST=FILE, or skip verification with --skip-tls-verify-registry HOST)", err))
+	}
+	return engine.Wrap(engine.KindRegistry, err)
+}
