@@ -85,7 +85,8 @@ func (c *Client) Push(ctx context.Context, art Artifact, dests []string, o PushO
 			src = mountable(art, from)
 		}
 		o.Log.Info("pushing", "repository", repo.String(), "digest", digest.String())
-		if err := remote.Push(byDigest, src, opts...); err != nil {
+		err = c.retry(ctx, "push to "+repo.String(), o.Log.Warn, func() error { return remote.Push(byDigest, src, opts...) })
+		if err != nil {
 			return nil, Classify(fmt.Errorf("pushing to %q: %w", repo.String(), err))
 		}
 		done[repo.String()] = true
@@ -102,7 +103,8 @@ func (c *Client) Push(ctx context.Context, art Artifact, dests []string, o PushO
 			return out, err
 		}
 		p := Pushed{Tag: tag.String(), Digest: digest.String(), Ref: tag.Context().Name() + "@" + digest.String()}
-		if err := remote.Tag(tag, art, opts...); err != nil {
+		err = c.retry(ctx, "tag "+tag.String(), o.Log.Warn, func() error { return remote.Tag(tag, art, opts...) })
+		if err != nil {
 			if o.IgnoreImmutableTagErrors && IsImmutableTag(err) {
 				o.Log.Warn("the registry keeps this tag immutable; leaving it as it is (--push-ignore-immutable-tag-errors)", "tag", tag.String(), "error", err)
 				p.ImmutableSkipped = true

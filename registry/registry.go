@@ -5,6 +5,7 @@
 package registry
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -101,7 +102,8 @@ func (c *Client) Transport(host string, op engine.Op) (http.RoundTripper, error)
 }
 
 // Options returns go-containerregistry options for operations against
-// host, with retries of transient failures only.
+// host. go-containerregistry's own retries are off: kimia retries whole
+// operations itself (see retry), so --push-retry N means N retries.
 func (c *Client) Options(ctxOpt remote.Option, host string, op engine.Op) ([]remote.Option, error) {
 	t, err := c.Transport(host, op)
 	if err != nil {
@@ -111,18 +113,30 @@ func (c *Client) Options(ctxOpt remote.Option, host string, op engine.Op) ([]rem
 		ctxOpt,
 		remote.WithTransport(t),
 		remote.WithAuthFromKeychain(c.keychain),
-		remote.WithRetryBackoff(remote.Backoff{
-			Duration: c.backoff.Initial,
-			Factor:   c.backoff.Factor,
-			Jitter:   0.1,
-			Steps:    c.retries + 1,
-			Cap:      c.backoff.Max,
-		}),
-		remote.WithRetryPredicate(Transient),
-		remote.WithRetryStatusCodes(http.StatusRequestTimeout, http.StatusTooManyRequests,
-			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
-			http.StatusGatewayTimeout),
+		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
 	}, nil
+}
+
+// retry runs op, and again after a transient failure, at most c.retries
+// more times, waiting with exponential backoff between attempts.
+func (c *Client) retry(ctx context.Context, what string, log func(string, ...any), op func() error) error {
+	wait := c.backoff.Initial
+	for attempt := 0; ; attempt++ {
+		err := op()
+		if err == nil || attempt >= c.retries || !Transient(err) || ctx.Err() != nil {
+			return err
+		}
+		log("retrying after a transient failure", "operation", what, "attempt", attempt+1, "of", c.retries, "wait", wait.String(), "error", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = time.Duration(float64(wait) * c.backoff.Factor)
+		if c.backoff.Max > 0 && wait > c.backoff.Max {
+			wait = c.backoff.Max
+		}
+	}
 }
 
 // Transient reports whether err is worth retrying: a 5xx or 429 answer, a
@@ -170,9 +184,10 @@ func Classify(err error) error {
 			}
 		}
 	}
-	var ue *x509.UnknownAuthorityError
+	var cve *tls.CertificateVerificationError
+	var ue x509.UnknownAuthorityError
 	var he x509.HostnameError
-	if errors.As(err, &ue) || errors.As(err, &he) {
+	if errors.As(err, &cve) || errors.As(err, &ue) || errors.As(err, &he) {
 		return engine.Wrap(engine.KindRegistry, fmt.Errorf("%w (give the registry's CA with --registry-certificate HOST=FILE, or skip verification with --skip-tls-verify-registry HOST)", err))
 	}
 	return engine.Wrap(engine.KindRegistry, err)
