@@ -1,0 +1,21 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/rapidfort/kimia/internal/depcheck"
+)
+
+// kimia links BuildKit's client and never Buildah or containers/storage.
+func TestDeps(t *testing.T) {
+	const self = "github.com/rapidfort/kimia/cmd/kimia"
+	depcheck.AssertDependency(t, self, "github.com/rapidfort/kimia/engine/buildkit")
+	depcheck.AssertNoDependency(t, self,
+		"github.com/rapidfort/kimia/engine/buildah",
+		"go.podman.io/buildah",
+		"go.podman.io/storage",
+		"go.podman.io/image",
+		"github.com/containers/buildah",
+		"github.com/containers/storage",
+	)
+}
