@@ -60,6 +60,14 @@ func App(b Binary) *cli.App {
 		},
 		Commands: []*cli.Command{versionCommand(b)},
 	}
+	app.Before = func(c *cli.Context) error {
+		// The root command builds and takes no arguments; "version" and
+		// "help" are commands.
+		if a := c.Args().First(); a != "" && app.Command(a) == nil {
+			return engine.Errorf(engine.KindUsage, "unexpected argument %q: %s takes flags only (did you mean --context=%s?)", a, b.Name, a)
+		}
+		return nil
+	}
 	cli.HelpPrinter = func(w io.Writer, templ string, data any) {
 		if a, ok := data.(*cli.App); ok && a == app {
 			printHelp(w, app)
@@ -115,28 +123,14 @@ func SignalContext() (context.Context, func()) {
 }
 
 func (b Binary) build(c *cli.Context) error {
-	if c.Args().Present() {
-		return engine.Errorf(engine.KindUsage, "unexpected argument %q: %s takes flags only (did you mean --context=%s?)", c.Args().First(), b.Name, c.Args().First())
-	}
 	r := &resolver{c: c, onCLI: cliFlagNames(c.App, os.Args[1:]), getenv: os.LookupEnv}
 	req, err := r.resolve(b.OptionFlag)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(c.App.ErrWriter, c.String("verbosity"), c.String("log-format"), c.Bool("log-timestamp"))
-	if err != nil {
-		return err
-	}
-	progress, err := progressMode(c.String("progress"), c.String("verbosity"))
-	if err != nil {
-		return err
-	}
 	for _, n := range r.notices {
-		log.Info("notice: " + n)
+		req.Log.Info("notice: " + n)
 	}
-	req.Log = log
-	req.Progress = c.App.ErrWriter
-	req.ProgressMode = progress
 
 	sum, err := build.Run(c.Context, b.Engine, req)
 	if sum != nil {

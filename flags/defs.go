@@ -49,6 +49,12 @@ func intFlag(cat, name string, def int, usage string) *cli.IntFlag {
 	return &cli.IntFlag{Name: name, Value: def, Usage: usage, Category: cat, EnvVars: envs(name)}
 }
 
+// hidden keeps a deprecated spelling out of --help (it still works).
+func hidden(f *cli.StringSliceFlag) *cli.StringSliceFlag {
+	f.Hidden = true
+	return f
+}
+
 // listFlag is a repeatable flag. The app disables urfave's comma
 // splitting, so a value such as --build-arg LIST=a,b arrives whole; from
 // the environment, values are separated by newlines (see resolver.list).
@@ -71,7 +77,9 @@ func commonFlags(optionFlag, engineName string) []cli.Flag {
 		listFlag(catBuild, "build-arg", nil, "build-time variable KEY=VALUE; KEY alone takes the value from the environment"),
 		listFlag(catBuild, "label", nil, "image label KEY=VALUE"),
 		listFlag(catBuild, "annotation", nil, "manifest annotation KEY=VALUE"),
-		listFlag(catBuild, "platform", []string{"custom-platform", "customPlatform"}, "platforms to build, as os/arch[/variant]; comma-separated for a multi-platform index"),
+		listFlag(catBuild, "platform", nil, "platforms to build, as os/arch[/variant]; comma-separated for a multi-platform index"),
+		listFlag(catBuild, "custom-platform", nil, "Kaniko's spelling of --platform"),
+		hidden(listFlag(catBuild, "customPlatform", nil, "Kaniko's deprecated spelling of --platform")),
 		listFlag(catBuild, "secret", nil, "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR"),
 		listFlag(catBuild, "ssh", nil, "SSH agent socket or keys for RUN --mount=type=ssh: default, or ID=PATH[,PATH]"),
 		boolFlag(catBuild, "skip-unused-stages", false, "build only the stages the target needs"),

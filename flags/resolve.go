@@ -58,7 +58,7 @@ func (r *resolver) resolve(optionFlag string) (*engine.Request, error) {
 	req := &engine.Request{}
 	for _, step := range []func(*engine.Request) error{
 		r.core, r.build, r.cache, r.output, r.attest, r.git, r.registry,
-		r.reproducible, r.kanikoNoops,
+		r.reproducible, r.kanikoNoops, r.logging,
 		func(req *engine.Request) error { return r.engineOptions(req, optionFlag) },
 		r.consistency,
 	} {
@@ -87,11 +87,11 @@ func (r *resolver) core(req *engine.Request) error {
 		if err != nil {
 			return err
 		}
-		if seen[tag.String()] {
+		if seen[tag.Name()] {
 			return usagef("destination", "%q is given twice", d)
 		}
-		seen[tag.String()] = true
-		req.Output.Destinations = append(req.Output.Destinations, tag.String())
+		seen[tag.Name()] = true
+		req.Output.Destinations = append(req.Output.Destinations, tag.Name())
 	}
 	return nil
 }
@@ -116,8 +116,15 @@ func (r *resolver) build(req *engine.Request) error {
 		return err
 	}
 	seen := map[string]bool{}
-	for _, s := range r.list("platform") {
-		ps, err := parsePlatforms("platform", s)
+	var platforms []string
+	for _, f := range []string{"platform", "custom-platform", "customPlatform"} {
+		for _, s := range r.list(f) {
+			platforms = append(platforms, f+"\x00"+s)
+		}
+	}
+	for _, fs := range platforms {
+		f, s, _ := strings.Cut(fs, "\x00")
+		ps, err := parsePlatforms(f, s)
 		if err != nil {
 			return err
 		}
@@ -525,5 +532,21 @@ func (r *resolver) consistency(req *engine.Request) error {
 		r.notice("--cache-repo is used only with --cache; building without a cache")
 		req.Cache.Repo = ""
 	}
+	return nil
+}
+
+// logging sets up the logger and progress display of the request.
+func (r *resolver) logging(req *engine.Request) error {
+	log, err := newLogger(r.c.App.ErrWriter, r.c.String("verbosity"), r.c.String("log-format"), r.c.Bool("log-timestamp"))
+	if err != nil {
+		return err
+	}
+	progress, err := progressMode(r.c.String("progress"), r.c.String("verbosity"))
+	if err != nil {
+		return err
+	}
+	req.Log = log
+	req.Progress = r.c.App.ErrWriter
+	req.ProgressMode = progress
 	return nil
 }
