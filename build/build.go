@@ -56,9 +56,6 @@ func Run(ctx context.Context, eng engine.Engine, req *engine.Request) (*Summary,
 		log = slog.New(slog.DiscardHandler)
 		req.Log = log
 	}
-	if err := unsupported(req); err != nil {
-		return nil, err
-	}
 	info, err := eng.Info(ctx)
 	if err != nil {
 		return nil, engine.Wrap(engine.KindEnvironment, err)
@@ -97,6 +94,12 @@ func Run(ctx context.Context, eng engine.Engine, req *engine.Request) (*Summary,
 	if err != nil {
 		return nil, engine.Wrap(engine.KindInternal, err)
 	}
+	// Supply chain (attest.go): SBOM and provenance per platform image;
+	// with index storage img becomes the index that carries them.
+	att, err := attestImage(ctx, req, info, res, src, &img, start)
+	if err != nil {
+		return nil, err
+	}
 	art := img.Artifact()
 	sum := &Summary{NoPush: req.Output.NoPush}
 	if sum.Digest, err = art.Digest(); err != nil {
@@ -121,28 +124,20 @@ func Run(ctx context.Context, eng engine.Engine, req *engine.Request) (*Summary,
 	if err := writeDigestFiles(req, sum); err != nil {
 		return sum, err
 	}
+	// Signatures and cosign-style attestations (attest.go). A failure is
+	// reported after the metadata, which records the push.
+	signErr := att.publish(ctx, reg, req, sum.Pushed)
 	if req.Output.MetadataFile != "" {
 		md, err := newMetadata(req, info, res, img, sum, src, buildTime, time.Since(start))
 		if err != nil {
 			return sum, engine.Wrap(engine.KindInternal, err)
 		}
+		md.Attestations, md.Signatures = att.metadata()
 		if err := output.WriteJSON(req.Output.MetadataFile, md); err != nil {
 			return sum, engine.Wrap(engine.KindEnvironment, fmt.Errorf("--metadata-file: %w", err))
 		}
 	}
-	return sum, nil
-}
-
-// unsupported rejects requests for features this build cannot honour yet,
-// rather than ignoring them.
-func unsupported(req *engine.Request) error {
-	if req.Attest.SBOM || req.Attest.Provenance {
-		return engine.Errorf(engine.KindUsage, "--attestation/--attest: attestations are not available in this build of kimia")
-	}
-	if req.Sign.Enabled {
-		return engine.Errorf(engine.KindUsage, "--sign: signing is not available in this build of kimia")
-	}
-	return nil
+	return sum, signErr
 }
 
 // checkCapabilities turns an engine's reported gaps into clear errors.

@@ -28,6 +28,10 @@ type Metadata struct {
 	Git          *buildctx.GitSource `json:"git,omitempty"`
 	Reproducible bool                `json:"reproducible"`
 	Created      string              `json:"created,omitempty"`
+	// Attestations and Signatures are set by the supply-chain step
+	// (attest.go).
+	Attestations *AttestationMetadata `json:"attestations,omitempty"`
+	Signatures   []SignatureMetadata  `json:"signatures,omitempty"`
 }
 
 // PlatformImage is one platform's image.

@@ -132,6 +132,7 @@ func (b Binary) build(c *cli.Context) error {
 		req.Log.Info("notice: " + n)
 	}
 
+	build.KimiaVersion = Version // recorded in SBOMs and provenance
 	sum, err := build.Run(c.Context, b.Engine, req)
 	if sum != nil {
 		// Print what was pushed even when a later step (signing) failed,

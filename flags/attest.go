@@ -125,6 +125,10 @@ func (r *resolver) attest(req *engine.Request) error {
 		return err
 	}
 	if !s.Enabled {
+		// cosign's .att tag holds signed attestations only.
+		if a.Storage == engine.StorageCosign && (a.SBOM || a.Provenance) {
+			return engine.Errorf(engine.KindUsage, "--attestation-storage=cosign stores signed attestations: add --sign and --cosign-key, or use --attestation-storage=index, both or referrers")
+		}
 		if s.KeyPath != "" {
 			return engine.Errorf(engine.KindUsage, "--cosign-key is given without --sign; add --sign to sign the image")
 		}
