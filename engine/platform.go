@@ -74,3 +74,15 @@ func ParsePlatform(s string) (Platform, error) {
 	}
 	return p, nil
 }
+
+// MissingEmulatorError is the error both engines give when a RUN step for
+// p cannot execute because no QEMU binfmt_misc handler is registered for
+// its architecture. One wording for both, so users and tests see the same.
+func MissingEmulatorError(p Platform) error {
+	return Errorf(KindEnvironment,
+		"running a %s step on this %s machine needs a QEMU binfmt_misc handler for %s, and none is registered: "+
+			"install qemu-user-static and binfmt-support, then register the handlers as root "+
+			"(hack/setup-binfmt.sh, or: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc && update-binfmts --enable); "+
+			"on a Kubernetes node, run the tonistiigi/binfmt image once with --install %s",
+		p, HostPlatform(), p.Architecture, p.Architecture)
+}
