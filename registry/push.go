@@ -164,7 +164,7 @@ func (c *Client) CheckPushPermission(ctx context.Context, dest string) error {
 func mountable(art Artifact, ref name.Reference) remote.Taggable {
 	switch a := art.(type) {
 	case v1.ImageIndex:
-		return &mountIndex{ImageIndex: a, ref: ref}
+		return &mountIndex{imageIndex: a, ref: ref}
 	case v1.Image:
 		return &mountImage{Image: a, ref: ref}
 	}
@@ -198,21 +198,35 @@ func (m *mountImage) ConfigLayer() (v1.Layer, error) {
 
 func (m *mountImage) Descriptor() (*v1.Descriptor, error) { return partial.Descriptor(m.Image) }
 
+// imageIndex names the embedded index: embedded as v1.ImageIndex, the
+// field would be called ImageIndex and hide the ImageIndex method, so
+// mountIndex would not be a v1.ImageIndex and its children would not be
+// pushed.
+type imageIndex = v1.ImageIndex
+
 type mountIndex struct {
-	v1.ImageIndex
+	imageIndex
 	ref name.Reference
 }
 
 func (m *mountIndex) Image(h v1.Hash) (v1.Image, error) {
-	img, err := m.ImageIndex.Image(h)
+	img, err := m.imageIndex.Image(h)
 	if err != nil {
 		return nil, err
 	}
 	return &mountImage{Image: img, ref: m.ref}, nil
 }
 
+func (m *mountIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
+	idx, err := m.imageIndex.ImageIndex(h)
+	if err != nil {
+		return nil, err
+	}
+	return &mountIndex{imageIndex: idx, ref: m.ref}, nil
+}
+
 func (m *mountIndex) Descriptor() (*v1.Descriptor, error) {
-	return partial.Descriptor(m.ImageIndex)
+	return partial.Descriptor(m.imageIndex)
 }
 
 // NotPushed describes a destination that was not pushed (--no-push), for
