@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/gitctx"
 )
 
 // Prepared is a build context ready for an engine.
@@ -65,24 +66,25 @@ func Prepare(ctx context.Context, src engine.Source, log *slog.Logger) (*Prepare
 	}()
 	kind, loc := Classify(src.Context)
 	subPath := src.SubPath
+	var err error
 	switch kind {
 	case KindDir:
-		abs, err := filepath.Abs(loc)
-		if err != nil {
-			return nil, engine.Errorf(engine.KindContext, "context %q: %v", src.Context, err)
-		}
-		fi, err := os.Stat(abs)
-		if err != nil {
-			return nil, engine.Errorf(engine.KindContext, "context %q: %v", src.Context, unwrap(err))
-		}
-		if !fi.IsDir() {
-			return nil, engine.Errorf(engine.KindContext, "context %q is not a directory (for a tarball write tar://%s)", src.Context, loc)
-		}
-		p.Root = abs
-	default:
-		if err := prepareRemote(ctx, p, kind, loc, &subPath, src, log); err != nil {
-			return nil, err
-		}
+		err = p.prepareDir(src.Context, loc)
+	case KindTar:
+		err = p.prepareTar(ctx, loc, src.MaxSize, log)
+	case KindGit:
+		err = p.prepareGit(ctx, loc, &subPath, src, log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if g := src.Git; kind != KindGit && (g.Branch != "" || g.Revision != "" || g.TokenFile != "") {
+		log.Warn("git options have no effect: the context is not a git repository", "context", src.Context)
+	}
+	// Resolve the root once, so that every path handed on is real and
+	// comparable with what within returns.
+	if p.Root, err = filepath.EvalSymlinks(p.Root); err != nil {
+		return nil, engine.Errorf(engine.KindContext, "context %q: %v", src.Context, unwrap(err))
 	}
 
 	dir, err := within(p.Root, subPath)
@@ -102,9 +104,20 @@ func Prepare(ctx context.Context, src engine.Source, log *slog.Logger) (*Prepare
 	return p, nil
 }
 
-// prepareRemote is replaced when tarball and git contexts are supported.
-var prepareRemote = func(ctx context.Context, p *Prepared, kind Kind, loc string, subPath *string, src engine.Source, log *slog.Logger) error {
-	return engine.Errorf(engine.KindContext, "context %q: %s contexts are not supported by this build of kimia", src.Context, kind)
+func (p *Prepared) prepareDir(context, loc string) error {
+	abs, err := filepath.Abs(loc)
+	if err != nil {
+		return engine.Errorf(engine.KindContext, "context %q: %v", context, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return engine.Errorf(engine.KindContext, "context %q: %v", context, unwrap(err))
+	}
+	if !fi.IsDir() {
+		return engine.Errorf(engine.KindContext, "context %q is not a directory (for a tarball write tar://%s)", context, loc)
+	}
+	p.Root = abs
+	return nil
 }
 
 // Kind is the form of a context.
@@ -125,17 +138,15 @@ func Classify(s string) (Kind, string) {
 		return KindDir, strings.TrimPrefix(s, "dir://")
 	case strings.HasPrefix(s, "tar://"):
 		return KindTar, strings.TrimPrefix(s, "tar://")
-	case strings.HasPrefix(s, "git://"), strings.HasPrefix(s, "ssh://"),
-		strings.HasPrefix(s, "git@"), strings.HasPrefix(s, "git+"):
-		return KindGit, s
-	case strings.HasPrefix(s, "https://"), strings.HasPrefix(s, "http://"):
+	case gitctx.IsRemote(s):
 		return KindGit, s
 	}
 	return KindDir, s
 }
 
 // within joins rel to root and checks that the result, with symlinks
-// resolved, stays inside root.
+// resolved, stays inside root. It returns the resolved path, or the
+// joined path when it does not exist (for the caller to report).
 func within(root, rel string) (string, error) {
 	if rel == "" || rel == "." {
 		return root, nil
@@ -154,14 +165,14 @@ func within(root, rel string) (string, error) {
 	real, err := filepath.EvalSymlinks(joined)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return joined, nil // the caller reports the missing path
+			return joined, nil
 		}
-		return "", err
+		return "", unwrap(err)
 	}
 	if !inside(realRoot, real) {
 		return "", fmt.Errorf("leaves the context through a symbolic link")
 	}
-	return joined, nil
+	return real, nil
 }
 
 func inside(root, p string) bool {
@@ -169,36 +180,44 @@ func inside(root, p string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
-// findDockerfile resolves --dockerfile: an absolute path as given; a
-// relative one inside the context (it may not leave it), or, for local
-// contexts, relative to the working directory as Kaniko allows.
+// findDockerfile resolves --dockerfile. For a local context: an
+// absolute path as given; a relative one in the context (a symbolic
+// link may lead out: the files are the user's own) or else, as Kaniko
+// allows, relative to the working directory. For a tarball or git context, a
+// relative path from the sub directory that, links resolved, stays in
+// the context: there is nothing of the user's outside it.
 func findDockerfile(p *Prepared, local bool, df string) (string, error) {
 	if df == "" {
 		df = "Dockerfile"
 	}
-	if filepath.IsAbs(df) {
-		if !local && !inside(p.Root, df) {
-			return "", engine.Errorf(engine.KindContext, "--dockerfile %q: an absolute path outside a remote context; give a path relative to the context", df)
+	if !local {
+		if filepath.IsAbs(df) {
+			return "", engine.Errorf(engine.KindContext, "--dockerfile %q: an absolute path cannot name a file of a tarball or git context; give a path relative to the context", df)
 		}
+		sub, err := filepath.Rel(p.Root, p.Dir)
+		if err != nil {
+			return "", engine.Wrap(engine.KindInternal, err)
+		}
+		path, err := within(p.Root, filepath.Join(sub, df))
+		if err != nil {
+			return "", engine.Errorf(engine.KindContext, "--dockerfile %q: %v", df, err)
+		}
+		if err := regularFile(path); err != nil {
+			return "", engine.Errorf(engine.KindContext, "--dockerfile %q: not found in the context (%v)", df, err)
+		}
+		return path, nil
+	}
+	if filepath.IsAbs(df) {
 		if err := regularFile(df); err != nil {
 			return "", engine.Errorf(engine.KindContext, "--dockerfile %q: %v", df, err)
 		}
 		return df, nil
 	}
-	inCtx, err := within(p.Dir, df)
-	if err != nil {
-		if !local {
-			return "", engine.Errorf(engine.KindContext, "--dockerfile %q: %v", df, err)
-		}
-		inCtx = ""
-	}
-	if inCtx != "" && regularFile(inCtx) == nil {
+	if inCtx := filepath.Join(p.Dir, df); inside(p.Dir, inCtx) && regularFile(inCtx) == nil {
 		return inCtx, nil
 	}
-	if local {
-		if abs, err := filepath.Abs(df); err == nil && regularFile(abs) == nil {
-			return abs, nil
-		}
+	if abs, err := filepath.Abs(df); err == nil && regularFile(abs) == nil {
+		return abs, nil
 	}
 	return "", engine.Errorf(engine.KindContext, "--dockerfile %q: not found in the context %q", df, p.Dir)
 }
