@@ -17,6 +17,7 @@ import (
 	"github.com/rapidfort/kimia/buildctx"
 	"github.com/rapidfort/kimia/engine"
 	"github.com/rapidfort/kimia/output"
+	"github.com/rapidfort/kimia/preflight"
 	"github.com/rapidfort/kimia/registry"
 )
 
@@ -65,7 +66,7 @@ func Run(ctx context.Context, eng engine.Engine, req *engine.Request) (*Summary,
 	}
 
 	reg := registry.New(req.Registry, req.Output.PushRetry, req.Output.PushBackoff)
-	if err := preflight(ctx, reg, req); err != nil {
+	if err := checkBefore(ctx, reg, info, req); err != nil {
 		return nil, err
 	}
 
@@ -170,10 +171,21 @@ func checkCapabilities(info engine.Info, req *engine.Request) error {
 	return nil
 }
 
-// preflight checks push permission on every destination before building,
-// as Kaniko does, so that a build is not wasted on a registry that will
-// refuse it.
-func preflight(ctx context.Context, reg *registry.Client, req *engine.Request) error {
+// checkBefore runs the fast preflight checks (file reads only) and checks
+// push permission on every destination, as Kaniko does, so that a build
+// is not wasted on a machine or registry that will refuse it.
+func checkBefore(ctx context.Context, reg *registry.Client, info engine.Info, req *engine.Request) error {
+	if !req.Output.NoPreflight {
+		results := preflight.Run(ctx, preflight.Options{Info: info, Platforms: req.Platforms, CacheDir: req.Cache.Dir})
+		for _, r := range results {
+			if r.Status == preflight.Warn {
+				req.Log.Warn("preflight: "+r.Name+": "+r.Detail, "fix", r.Fix)
+			}
+		}
+		if err := preflight.Failed(results); err != nil {
+			return err
+		}
+	}
 	if req.Output.NoPush || req.Output.SkipPushPermissionCheck {
 		return nil
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rapidfort/kimia/build"
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/preflight"
 )
 
 // Version is kimia's version, set at link time by the Makefile.
@@ -58,7 +59,7 @@ func App(b Binary) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return engine.Wrap(engine.KindUsage, errors.New(friendlyUsage(err)))
 		},
-		Commands: []*cli.Command{versionCommand(b)},
+		Commands: []*cli.Command{versionCommand(b), checkCommand(b)},
 	}
 	app.Before = func(c *cli.Context) error {
 		// The root command builds and takes no arguments; "version" and
@@ -82,6 +83,9 @@ func App(b Binary) *cli.App {
 // having printed any error to stderr. ctx should be canceled by SIGINT and
 // SIGTERM with a SignalError cause (see SignalContext).
 func Main(ctx context.Context, b Binary, args []string) int {
+	if preflight.MaybeRunProbeChild() {
+		return 0
+	}
 	app := App(b)
 	err := checkArgs(app, args)
 	if err == nil {

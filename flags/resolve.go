@@ -25,6 +25,8 @@ type resolver struct {
 	// notices are one-line messages about accepted flags that have no
 	// effect, shown once logging is set up.
 	notices []string
+	// lenient skips the checks that only a build needs (kimia check).
+	lenient bool
 }
 
 // set reports whether the user gave the flag, on the command line or
@@ -507,7 +509,7 @@ func (r *resolver) engineOptions(req *engine.Request, optionFlag string) error {
 // consistency checks combinations of flags.
 func (r *resolver) consistency(req *engine.Request) error {
 	o := &req.Output
-	if !o.NoPush && len(o.Destinations) == 0 {
+	if !o.NoPush && len(o.Destinations) == 0 && !r.lenient {
 		return engine.Errorf(engine.KindUsage, "no --destination given: name where to push, or add --no-push")
 	}
 	if o.ImageNameTagWithDigestFile != "" || o.ImageNameWithDigestFile != "" {

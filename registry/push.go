@@ -20,6 +20,7 @@ type Artifact interface {
 	remote.Taggable
 	Digest() (v1.Hash, error)
 	MediaType() (types.MediaType, error)
+	Size() (int64, error)
 }
 
 // Pushed is one destination that now serves the image.

@@ -1,0 +1,186 @@
+// Package preflight checks, before a build and in `kimia check`, that this
+// machine and pod can do what the build needs: user namespaces with a full
+// subordinate-id map, overlay mounts in them, QEMU for foreign platforms,
+// runc, the engine's daemon, registry access and disk space. Every failure
+// names the securityContext field, node setting or package to change.
+package preflight
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/rapidfort/kimia/engine"
+)
+
+// Status of one check.
+type Status string
+
+// Statuses.
+const (
+	OK   Status = "ok"
+	Warn Status = "warn"
+	Fail Status = "fail"
+	Skip Status = "skip"
+)
+
+// Result is the outcome of one check.
+type Result struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	// Detail says what was found.
+	Detail string `json:"detail"`
+	// Fix says what to change when the check did not pass.
+	Fix string `json:"fix,omitempty"`
+}
+
+// Options says what to check.
+type Options struct {
+	Info      engine.Info
+	Platforms []engine.Platform
+	// CacheDir is where the build keeps state ("" means TMPDIR).
+	CacheDir string
+	// Probe runs the live probes (a user namespace, an overlay mount);
+	// without it only cheap file reads are done.
+	Probe bool
+	// Destinations are checked by PushCheck, when set.
+	Destinations []string
+	PushCheck    func(ctx context.Context, dest string) error
+}
+
+// Run runs the checks.
+func Run(ctx context.Context, o Options) []Result {
+	var out []Result
+	out = append(out, userNamespace(o.Probe)...)
+	out = append(out, emulators(o.Platforms, o.Probe)...)
+	out = append(out, runtimeBinary())
+	if o.Info.Daemon != nil || o.Info.Name == "buildkit" {
+		out = append(out, daemon(o.Info))
+	}
+	out = append(out, diskSpace(o.CacheDir))
+	for _, d := range o.Destinations {
+		out = append(out, pushAccess(ctx, d, o.PushCheck))
+	}
+	return out
+}
+
+// Failed returns the failed checks as one error of kind Environment (or
+// Auth/Registry for destinations), nil when nothing failed.
+func Failed(results []Result) error {
+	var msgs []string
+	kind := engine.KindEnvironment
+	for _, r := range results {
+		if r.Status != Fail {
+			continue
+		}
+		msg := r.Name + ": " + r.Detail
+		if r.Fix != "" {
+			msg += "; " + r.Fix
+		}
+		msgs = append(msgs, msg)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return engine.Errorf(kind, "preflight: %s (skip these checks with --no-preflight)", strings.Join(msgs, "; "))
+}
+
+func runtimeBinary() Result {
+	r := Result{Name: "runc"}
+	path, err := exec.LookPath("runc")
+	if err != nil {
+		r.Status, r.Detail, r.Fix = Fail, "runc is not on PATH", "install runc (Debian package runc); kimia's images include it"
+		return r
+	}
+	out, err := exec.Command(path, "--version").Output()
+	if err != nil {
+		r.Status, r.Detail = Fail, fmt.Sprintf("%s --version: %v", path, err)
+		return r
+	}
+	r.Status, r.Detail = OK, path+": "+firstLine(string(out))
+	return r
+}
+
+func daemon(info engine.Info) Result {
+	r := Result{Name: "buildkitd"}
+	if info.Daemon == nil || info.Daemon.Path == "" {
+		r.Status, r.Detail, r.Fix = Fail, "buildkitd was not found", "put buildkitd next to kimia, on PATH, or name it with $KIMIA_BUILDKITD (hack/install-buildkit.sh builds the pinned version)"
+		return r
+	}
+	r.Status, r.Detail = OK, fmt.Sprintf("%s %s (%s)", info.Daemon.Name, info.Daemon.Version, info.Daemon.Path)
+	return r
+}
+
+func diskSpace(dir string) Result {
+	r := Result{Name: "disk space"}
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	probe := dir
+	for probe != "/" {
+		if _, err := os.Stat(probe); err == nil {
+			break
+		}
+		probe = parent(probe)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(probe, &st); err != nil {
+		r.Status, r.Detail = Warn, fmt.Sprintf("statfs %s: %v", probe, err)
+		return r
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	r.Detail = fmt.Sprintf("%s free in %s", human(free), probe)
+	switch {
+	case free < 256<<20:
+		r.Status, r.Fix = Fail, "give the pod more ephemeral storage, or put --cache-dir (and TMPDIR) on a larger volume"
+	case free < 2<<30:
+		r.Status, r.Fix = Warn, "a large image may not fit; consider a larger volume for --cache-dir and TMPDIR"
+	default:
+		r.Status = OK
+	}
+	return r
+}
+
+func pushAccess(ctx context.Context, dest string, check func(context.Context, string) error) Result {
+	r := Result{Name: "push access to " + dest}
+	if check == nil {
+		r.Status, r.Detail = Skip, "not checked"
+		return r
+	}
+	if err := check(ctx, dest); err != nil {
+		r.Status, r.Detail = Fail, err.Error()
+		switch engine.KindOf(err) {
+		case engine.KindAuth:
+			r.Fix = "put credentials for the registry in the docker config.json that $DOCKER_CONFIG names (in a pod: mount a kubernetes.io/dockerconfigjson Secret there)"
+		default:
+			r.Fix = "check the registry's address and that the pod can reach it (NetworkPolicy, proxy); for plain HTTP add --insecure-registry"
+		}
+		return r
+	}
+	r.Status, r.Detail = OK, "the registry accepts an upload"
+	return r
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+func parent(p string) string {
+	i := strings.LastIndexByte(strings.TrimRight(p, "/"), '/')
+	if i <= 0 {
+		return "/"
+	}
+	return p[:i]
+}
+
+func human(n int64) string {
+	const gib = 1 << 30
+	if n >= gib {
+		return fmt.Sprintf("%.1f GiB", float64(n)/gib)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}

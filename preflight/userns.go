@@ -1,0 +1,320 @@
+package preflight
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Capability bits (capabilities(7)).
+const (
+	capDACOverride = 1
+	capSetGID      = 6
+	capSetUID      = 7
+)
+
+// procStatus reads fields of /proc/self/status.
+func procStatus() map[string]string {
+	out := map[string]string{}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return out
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+func hasCap(mask string, bit uint) bool {
+	n, err := strconv.ParseUint(mask, 16, 64)
+	return err == nil && n&(1<<bit) != 0
+}
+
+// IDMap is one line of /proc/PID/uid_map.
+type IDMap struct{ Inside, Outside, Size uint64 }
+
+func readIDMap(path string) []IDMap {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []IDMap
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			continue
+		}
+		var m IDMap
+		m.Inside, _ = strconv.ParseUint(f[0], 10, 64)
+		m.Outside, _ = strconv.ParseUint(f[1], 10, 64)
+		m.Size, _ = strconv.ParseUint(f[2], 10, 64)
+		out = append(out, m)
+	}
+	return out
+}
+
+func mapSize(m []IDMap) uint64 {
+	var n uint64
+	for _, e := range m {
+		n += e.Size
+	}
+	return n
+}
+
+// initialNamespace reports whether the process is in the host's user
+// namespace (identity map of all ids).
+func initialNamespace() bool {
+	m := readIDMap("/proc/self/uid_map")
+	return len(m) == 1 && m[0].Inside == 0 && m[0].Outside == 0 && m[0].Size == 4294967295
+}
+
+// SubIDRange is a range of /etc/subuid or /etc/subgid.
+type SubIDRange struct{ Start, Count uint64 }
+
+func subIDs(file string, u *user.User) []SubIDRange {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []SubIDRange
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		parts := strings.Split(strings.TrimSpace(s.Text()), ":")
+		if len(parts) != 3 || (parts[0] != u.Username && parts[0] != u.Uid) {
+			continue
+		}
+		start, err1 := strconv.ParseUint(parts[1], 10, 64)
+		count, err2 := strconv.ParseUint(parts[2], 10, 64)
+		if err1 == nil && err2 == nil && count > 0 {
+			out = append(out, SubIDRange{start, count})
+		}
+	}
+	return out
+}
+
+// helperMode says how newuidmap or newgidmap gets its privilege.
+func helperMode(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	if sz, err := unix.Getxattr(path, "security.capability", nil); err == nil && sz > 0 {
+		return "file capabilities"
+	}
+	if fi.Mode()&os.ModeSetuid != 0 {
+		return "setuid root"
+	}
+	return "no privilege"
+}
+
+// userNamespace checks what a rootless build needs, and with probe
+// creates a user namespace with the full subordinate-id map and mounts
+// overlay in it.
+func userNamespace(probe bool) []Result {
+	r := Result{Name: "user namespace"}
+	if os.Geteuid() == 0 {
+		if initialNamespace() {
+			r.Status, r.Detail = OK, "running as root: builds need no user namespace of their own"
+			return []Result{r}
+		}
+		n := mapSize(readIDMap("/proc/self/uid_map"))
+		r.Detail = fmt.Sprintf("running as root inside a user namespace of %d ids", n)
+		r.Status = OK
+		if n < 65536 {
+			r.Status, r.Fix = Warn, "images that use ids above the mapped range will fail to unpack; give the pod's user namespace 65536 ids (hostUsers: false does)"
+		}
+		return []Result{r}
+	}
+	st := procStatus()
+	var fails []Result
+	fail := func(detail, fix string) {
+		fails = append(fails, Result{Name: "user namespace", Status: Fail, Detail: detail, Fix: fix})
+	}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		fail("user.max_user_namespaces is 0 on this node", "set the node sysctl user.max_user_namespaces (for example 15000)")
+	}
+	if st["NoNewPrivs"] == "1" {
+		fail("no_new_privs is set, so newuidmap and newgidmap cannot gain their capabilities",
+			"set securityContext.allowPrivilegeEscalation: true (it is what lets the id-map helpers work; the process itself gains nothing)")
+	}
+	bnd := st["CapBnd"]
+	if !hasCap(bnd, capSetUID) || !hasCap(bnd, capSetGID) {
+		fail("SETUID or SETGID is missing from the capability bounding set",
+			"add SETUID and SETGID to securityContext.capabilities.add (drop ALL others)")
+	}
+	u, err := user.Current()
+	if err != nil {
+		fail(fmt.Sprintf("uid %d has no passwd entry: %v", os.Getuid(), err), "run as a user listed in /etc/passwd (kimia's images have user kimia, uid 1000)")
+		return fails
+	}
+	subuid, subgid := subIDs("/etc/subuid", u), subIDs("/etc/subgid", u)
+	if len(subuid) == 0 || len(subgid) == 0 {
+		fail(fmt.Sprintf("user %s (uid %s) has no range in /etc/subuid or /etc/subgid", u.Username, u.Uid),
+			fmt.Sprintf("add '%s:100000:65536' to /etc/subuid and /etc/subgid (kimia's images have one for user kimia, uid 1000; run as that uid)", u.Username))
+	}
+	helpers := map[string]string{}
+	for _, h := range []string{"newuidmap", "newgidmap"} {
+		p, err := exec.LookPath(h)
+		if err != nil {
+			fail(h+" is not on PATH", "install uidmap (Debian package uidmap); kimia's images include it")
+			continue
+		}
+		helpers[h] = p
+		mode := helperMode(p)
+		if mode == "setuid root" && !hasCap(bnd, capDACOverride) {
+			fail(fmt.Sprintf("%s is setuid root, and without CAP_DAC_OVERRIDE in the bounding set it cannot write this process's %s", p, map[string]string{"newuidmap": "uid_map", "newgidmap": "gid_map"}[h]),
+				"put copies with file capabilities first on PATH (setcap cap_setuid+ep newuidmap; setcap cap_setgid+ep newgidmap), as kimia's images do")
+		}
+		if mode == "no privilege" {
+			fail(p+" has neither file capabilities nor the setuid bit", "reinstall uidmap, or setcap cap_setuid+ep newuidmap and cap_setgid+ep newgidmap")
+		}
+	}
+	if len(fails) > 0 {
+		return fails
+	}
+	r.Status = OK
+	r.Detail = fmt.Sprintf("user %s: subordinate uids %v, gids %v; newuidmap: %s", u.Username, subuid, subgid, helperMode(helpers["newuidmap"]))
+	if !probe {
+		return []Result{r}
+	}
+	res, err := probeNamespace(helpers["newuidmap"], helpers["newgidmap"], subuid, subgid)
+	if err != nil {
+		return []Result{{Name: "user namespace", Status: Fail, Detail: err.Error(),
+			Fix: "check the securityContext (allowPrivilegeEscalation: true, capabilities SETUID and SETGID) and the node's seccomp/AppArmor profile, which may forbid unshare(CLONE_NEWUSER)"}}
+	}
+	r.Detail = fmt.Sprintf("created a user namespace mapping %d uids and %d gids (newuidmap: %s)", res.UIDs, res.GIDs, helperMode(helpers["newuidmap"]))
+	out := []Result{r}
+	ov := Result{Name: "overlay in a user namespace", Status: OK, Detail: "mounted overlay"}
+	if res.Overlay != "" {
+		ov.Status, ov.Detail, ov.Fix = Warn, res.Overlay, "builds use the native (copying) storage driver, which is slower; kernel 5.11+ allows overlay in user namespaces"
+	}
+	return append(out, ov)
+}
+
+// ProbeArg0 is argv[0] of the probe child (see MaybeRunProbeChild).
+const ProbeArg0 = "kimia-userns-probe"
+
+type probeResult struct {
+	UIDs, GIDs uint64
+	Overlay    string // empty when the mount worked
+}
+
+// probeNamespace starts this binary as a child in new user and mount
+// namespaces, maps the subordinate ids with newuidmap/newgidmap, and asks
+// the child to report its map and try an overlay mount.
+func probeNamespace(newuidmap, newgidmap string, subuid, subgid []SubIDRange) (*probeResult, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "kimia-probe-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.Command(self)
+	cmd.Args = []string{ProbeArg0, dir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("creating a user namespace: %w", err)
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	mapArgs := func(id int, ranges []SubIDRange) []string {
+		args := []string{pid, "0", strconv.Itoa(id), "1"}
+		next := uint64(1)
+		for _, r := range ranges {
+			args = append(args, strconv.FormatUint(next, 10), strconv.FormatUint(r.Start, 10), strconv.FormatUint(r.Count, 10))
+			next += r.Count
+		}
+		return args
+	}
+	var mapErr error
+	for _, m := range []struct {
+		bin  string
+		args []string
+	}{{newuidmap, mapArgs(os.Getuid(), subuid)}, {newgidmap, mapArgs(os.Getgid(), subgid)}} {
+		if out, err := exec.Command(m.bin, m.args...).CombinedOutput(); err != nil {
+			mapErr = fmt.Errorf("%s: %v: %s", filepath.Base(m.bin), err, strings.TrimSpace(string(out)))
+			break
+		}
+	}
+	if mapErr != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, mapErr
+	}
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("the namespace probe did not answer")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the namespace probe failed: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var res probeResult
+	if err := json.Unmarshal([]byte(stdout.String()), &res); err != nil {
+		return nil, fmt.Errorf("the namespace probe answered %q", stdout.String())
+	}
+	if res.UIDs < 65536 || res.GIDs < 65536 {
+		return &res, fmt.Errorf("the user namespace maps only %d uids and %d gids; images need 65536: give the user a range of 65536 in /etc/subuid and /etc/subgid", res.UIDs, res.GIDs)
+	}
+	return &res, nil
+}
+
+// MaybeRunProbeChild runs the probe child's side when this process was
+// started as one, and reports whether it did; main then exits. It must run
+// before anything that could re-execute the process (Buildah's hooks).
+func MaybeRunProbeChild() bool {
+	if filepath.Base(os.Args[0]) != ProbeArg0 || len(os.Args) < 2 || len(os.Args) > 3 {
+		return false
+	}
+	if len(os.Args) == 2 {
+		// This process started before its id maps existed, so the kernel
+		// gave it no capabilities in the namespace. Once the parent has
+		// written the maps, execute again as the namespace's root.
+		var line string
+		fmt.Fscanln(os.Stdin, &line)
+		err := syscall.Exec("/proc/self/exe", []string{ProbeArg0, os.Args[1], "mapped"}, os.Environ())
+		fmt.Fprintln(os.Stderr, "re-executing the probe:", err)
+		os.Exit(1)
+	}
+	res := probeResult{UIDs: mapSize(readIDMap("/proc/self/uid_map")), GIDs: mapSize(readIDMap("/proc/self/gid_map"))}
+	dir := os.Args[1]
+	for _, d := range []string{"lower", "upper", "work", "merged"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	opts := fmt.Sprintf("lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", dir, dir, dir)
+	if err := unix.Mount("overlay", filepath.Join(dir, "merged"), "overlay", 0, opts); err != nil {
+		res.Overlay = "overlay mount in a user namespace failed: " + err.Error()
+	} else {
+		unix.Unmount(filepath.Join(dir, "merged"), unix.MNT_DETACH)
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	return true
+}
