@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rapidfort/kimia/attest/sbom"
 	"github.com/rapidfort/kimia/engine"
 )
 
@@ -86,6 +87,9 @@ func (r *resolver) attest(req *engine.Request) error {
 		default:
 			return usagef("attest", "%q: type must be sbom or provenance", s)
 		}
+	}
+	if a.SBOM && !sbom.Available {
+		return engine.Errorf(engine.KindUsage, "an SBOM is asked for (--attestation=max or --attest type=sbom), but this kimia binary was built without SBOM support (build tag nosbom); use --attestation=min or a full build")
 	}
 	switch st := strings.ToLower(r.c.String("attestation-storage")); st {
 	case engine.StorageIndex, engine.StorageCosign, engine.StorageBoth, engine.StorageReferrers:

@@ -1,0 +1,166 @@
+//go:build !nosbom
+
+package sbom
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/CycloneDX/cyclonedx-go"
+	"github.com/anchore/stereoscope/pkg/file"
+	"github.com/anchore/stereoscope/pkg/image"
+	"github.com/anchore/syft/syft"
+	"github.com/anchore/syft/syft/format/common/cyclonedxhelpers"
+	"github.com/anchore/syft/syft/format/common/spdxhelpers"
+	"github.com/anchore/syft/syft/source"
+	"github.com/anchore/syft/syft/source/stereoscopesource"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spdx/tools-golang/convert"
+	"github.com/spdx/tools-golang/spdx/v2/common"
+	"github.com/spdx/tools-golang/spdx/v2/v2_3"
+
+	// syft's RPM database cataloger needs an SQL driver; without it
+	// cataloging fails.
+	_ "modernc.org/sqlite"
+
+	"github.com/rapidfort/kimia/attest"
+)
+
+const available = true
+
+// Generate catalogs img: OS packages (dpkg, apk, rpm), language packages
+// and binaries syft recognises (Go binaries with their modules among
+// them). The document's creator is the tool of opts; its subject (the
+// described root package) is the image by name and digest.
+func Generate(ctx context.Context, img v1.Image, opts Options) (*Document, error) {
+	if opts.Format == "" {
+		opts.Format = FormatSPDX
+	}
+	if opts.Created.IsZero() {
+		opts.Created = time.Now()
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("computing the image digest: %w", err)
+	}
+	tmp, err := os.MkdirTemp(opts.TempDir, "kimia-sbom-")
+	if err != nil {
+		return nil, fmt.Errorf("creating a directory for the SBOM: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	gen := file.NewTempDirGenerator("kimia-sbom")
+	defer gen.Cleanup()
+	simg := image.New(img, gen, tmp, image.WithManifestDigest(digest.String()))
+	if err := simg.Read(ctx); err != nil {
+		return nil, fmt.Errorf("reading the image for the SBOM: %w", err)
+	}
+	defer simg.Cleanup()
+
+	name := opts.Name
+	if name == "" {
+		name = "image"
+	}
+	src := stereoscopesource.New(simg, stereoscopesource.ImageConfig{
+		Reference: name + "@" + digest.String(),
+		Alias:     source.Alias{Name: name, Version: digest.String()},
+	})
+	cfg := syft.DefaultCreateSBOMConfig().WithTool(opts.ToolName, opts.ToolVersion)
+	s, err := syft.CreateSBOM(ctx, src, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cataloging the image: %w", err)
+	}
+
+	doc := &Document{Subject: digest, Packages: s.Artifacts.Packages.PackageCount()}
+	switch opts.Format {
+	case FormatSPDX:
+		doc.PredicateType = attest.PredicateSPDX
+		doc.JSON, err = spdxJSON(spdxhelpers.ToFormatModel(*s), opts, name, digest)
+	case FormatCycloneDX:
+		doc.PredicateType = attest.PredicateCycloneDX
+		doc.JSON, err = cycloneDXJSON(cyclonedxhelpers.ToFormatModel(*s), opts, digest)
+	default:
+		return nil, fmt.Errorf("unknown SBOM format %q (want %s or %s)", opts.Format, FormatSPDX, FormatCycloneDX)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// spdxJSON fixes what syft leaves random or to itself (the creation
+// time, a random namespace, Anchore as the creating organization) and
+// encodes SPDX 2.3.
+func spdxJSON(latest *v2_3.Document, opts Options, name string, digest v1.Hash) ([]byte, error) {
+	if latest == nil {
+		return nil, fmt.Errorf("converting the SBOM to SPDX: empty document")
+	}
+	var doc v2_3.Document
+	if err := convert.Document(latest, &doc); err != nil {
+		return nil, fmt.Errorf("converting the SBOM to SPDX 2.3: %w", err)
+	}
+	doc.DocumentName = name + "@" + digest.String()
+	// The namespace must be unique per document: the image digest is,
+	// and keeps the SBOM of an unchanged image unchanged.
+	doc.DocumentNamespace = fmt.Sprintf("https://github.com/rapidfort/kimia/spdx/%s/%s", digest.Algorithm, digest.Hex)
+	if doc.CreationInfo == nil {
+		doc.CreationInfo = &v2_3.CreationInfo{}
+	}
+	doc.CreationInfo.Creators = []common.Creator{
+		{CreatorType: "Tool", Creator: opts.ToolName + "-" + opts.ToolVersion},
+		{CreatorType: "Tool", Creator: "syft-" + syftVersion()},
+	}
+	doc.CreationInfo.Created = opts.Created.UTC().Format(time.RFC3339)
+	return encode(doc)
+}
+
+func cycloneDXJSON(bom *cyclonedx.BOM, opts Options, digest v1.Hash) ([]byte, error) {
+	if bom == nil {
+		return nil, fmt.Errorf("converting the SBOM to CycloneDX: empty document")
+	}
+	// A serial number derived from the image keeps the SBOM of an
+	// unchanged image unchanged; it is a UUID URN as CycloneDX requires.
+	sum := sha256.Sum256([]byte("kimia-sbom:" + digest.String()))
+	u := hex.EncodeToString(sum[:16])
+	bom.SerialNumber = fmt.Sprintf("urn:uuid:%s-%s-5%s-8%s-%s", u[0:8], u[8:12], u[13:16], u[17:20], u[20:32])
+	if bom.Metadata == nil {
+		bom.Metadata = &cyclonedx.Metadata{}
+	}
+	bom.Metadata.Timestamp = opts.Created.UTC().Format(time.RFC3339)
+	var b bytes.Buffer
+	enc := cyclonedx.NewBOMEncoder(&b, cyclonedx.BOMFileFormatJSON)
+	enc.SetEscapeHTML(false)
+	if err := enc.EncodeVersion(bom, cyclonedx.SpecVersion1_6); err != nil {
+		return nil, fmt.Errorf("encoding the CycloneDX SBOM: %w", err)
+	}
+	return bytes.TrimSpace(b.Bytes()), nil
+}
+
+func encode(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encoding the SBOM: %w", err)
+	}
+	return bytes.TrimSpace(b.Bytes()), nil
+}
+
+// syftVersion is the version of syft linked into this binary.
+func syftVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/anchore/syft" {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}
