@@ -49,4 +49,3 @@ type Document struct {
 	// JSON is the document.
 	JSON []byte
 }
-
