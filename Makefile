@@ -17,7 +17,14 @@ LDFLAGS := -s -w -X github.com/rapidfort/kimia/flags.Version=$(VERSION)
 
 .PHONY: build test unit e2e check vet fmt docs clean FORCE
 
-build: bin/kimia bin/kimia-bud
+build: bin/kimia bin/kimia-bud bin/buildkitd
+
+# kimia runs the pinned buildkitd found next to itself; buildctl is for the
+# benchmark and debugging. hack/install-buildkit.sh builds both once per
+# version into the cache and prints the directory.
+bin/buildkitd: FORCE
+	@dir=$$(hack/install-buildkit.sh) && mkdir -p bin && for f in buildkitd buildctl; do \
+		cmp -s "$$dir/$$f" bin/$$f || cp "$$dir/$$f" bin/$$f; done
 
 bin/kimia: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/kimia

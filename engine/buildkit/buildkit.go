@@ -5,7 +5,11 @@ package buildkit
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/rapidfort/kimia/engine"
 )
@@ -18,12 +22,141 @@ var _ engine.Engine = (*Engine)(nil)
 // New returns the BuildKit engine.
 func New() *Engine { return &Engine{} }
 
-// Info implements engine.Engine.
+// Info implements engine.Engine. It reports the buildkitd kimia would run
+// and its version; a missing buildkitd is an error, since no build could
+// run.
 func (e *Engine) Info(ctx context.Context) (engine.Info, error) {
-	return engine.Info{Name: "buildkit", OptionFlag: "buildkit-opt", StorageDrivers: []string{engine.StorageNative, engine.StorageOverlay}}, nil
+	info := engine.Info{
+		Name:           "buildkit",
+		Version:        moduleVersion(),
+		OptionFlag:     "buildkit-opt",
+		StorageDrivers: []string{engine.StorageNative, engine.StorageOverlay},
+		Features: []engine.Feature{
+			engine.FeatureRootless, engine.FeatureMultiPlatform, engine.FeatureLocalCache,
+			engine.FeatureRegistryCache, engine.FeatureSecrets, engine.FeatureSSH,
+			engine.FeatureReproducible, engine.FeatureDockerFormat,
+		},
+	}
+	bin, err := findBuildkitd()
+	if err != nil {
+		return info, err
+	}
+	v, err := daemonVersion(ctx, bin)
+	if err != nil {
+		return info, engine.Wrap(engine.KindEnvironment, err)
+	}
+	info.Daemon = &engine.Component{Name: "buildkitd", Version: v, Path: bin}
+	return info, nil
 }
 
-// Build implements engine.Engine.
-func (e *Engine) Build(ctx context.Context, req *engine.Request) (*engine.Result, error) {
-	return nil, errors.New("the BuildKit engine is not implemented yet")
+// Build implements engine.Engine: it starts buildkitd, solves the
+// Dockerfile into an OCI layout in req.OutputDir and stops the daemon,
+// whatever happened.
+func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Result, err error) {
+	log := req.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	routeLibraryLogs(log)
+	rootless := os.Geteuid() != 0
+	bin, err := findBuildkitd()
+	if err != nil {
+		return nil, err
+	}
+	df, err := readDockerfile(req.Dockerfile, req.BuildArgs, targetPlatform(req))
+	if err != nil {
+		return nil, err
+	}
+	p, err := translate(req, df, rootless)
+	if err != nil {
+		return nil, err
+	}
+	att, err := attachables(req, p.Daemon)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := p.Daemon.encode()
+	if err != nil {
+		return nil, engine.Wrap(engine.KindInternal, err)
+	}
+
+	st, err := prepareState(req, rootless)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := st.close(); cerr != nil {
+			log.Warn("cleaning up after buildkitd", "error", cerr)
+		}
+	}()
+	start := time.Now()
+	d, err := startDaemon(daemonSpec{
+		Binary: bin, Root: st.Root, RunDir: st.RunDir, Config: cfg, Rootless: rootless,
+		Debug: log.Enabled(ctx, slog.LevelDebug), Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if serr := d.stop(); serr != nil {
+			log.Warn("stopping buildkitd", "error", serr)
+		}
+		d.copyDebugLog()
+	}()
+	c, workers, err := d.waitReady(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	facts, err := readWorkers(workers)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("buildkitd ready", "seconds", fmt.Sprintf("%.2f", time.Since(start).Seconds()), "rootless", rootless,
+		"storage", facts.describe(req.StorageDriver))
+	log.Debug("solve", "frontend", p.Solve.Frontend, "attrs", describeAttrs(p.Solve.FrontendAttrs))
+
+	var out *solved
+	for attempt := 0; ; attempt++ {
+		out, err = solve(ctx, c, p, att, req, df)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || attempt >= req.ImageDownloadRetry || !transientPull(err) {
+			return nil, classify(err, req, facts)
+		}
+		wait := time.Duration(1<<min(attempt, 5)) * time.Second
+		log.Warn("retrying the build after a failed base-image pull", "attempt", attempt+1, "of", req.ImageDownloadRetry, "wait", wait.String(), "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+	if out.stats != nil && out.stats.Steps > 0 {
+		log.Info("cache", "steps", out.stats.Steps, "cached", out.stats.Cached)
+	}
+	return &engine.Result{
+		Layout:        req.OutputDir,
+		StorageDriver: facts.Driver,
+		Rootless:      rootless,
+		Cache:         out.stats,
+		BaseImages:    out.bases,
+	}, nil
+}
+
+// targetPlatform is the platform ARGs in FROM lines are expanded for.
+func targetPlatform(req *engine.Request) engine.Platform {
+	if len(req.Platforms) > 0 {
+		return req.Platforms[0]
+	}
+	return engine.HostPlatform()
+}
+
+func platformNames(ps []engine.Platform) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
 }

@@ -1,0 +1,115 @@
+package buildkit
+
+import (
+	"context"
+	"maps"
+	"sync"
+
+	"github.com/distribution/reference"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/session"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/tonistiigi/fsutil"
+
+	"github.com/rapidfort/kimia/engine"
+)
+
+// solved is what one solve produced besides the layout.
+type solved struct {
+	stats *engine.CacheStats
+	bases []engine.BaseImage
+}
+
+// solve runs the dockerfile.v0 frontend through a gateway build, so that
+// after the frontend succeeded kimia can ask the daemon, in the same
+// session and through the same resolver and credentials, which digests
+// the base images resolved to.
+func solve(ctx context.Context, c *client.Client, p *plan, att []session.Attachable, req *engine.Request, df dockerfileInfo) (*solved, error) {
+	opt := p.Solve
+	opt.Session = att
+	opt.LocalMounts = map[string]fsutil.FS{}
+	for name, dir := range p.Locals {
+		// fsutil sends the directory as it is, filtered by .dockerignore
+		// on the daemon's request: nothing is copied first.
+		fs, err := fsutil.NewFS(dir)
+		if err != nil {
+			return nil, engine.Errorf(engine.KindContext, "opening the build context %q: %w", dir, err)
+		}
+		opt.LocalMounts[name] = fs
+	}
+	prog, err := startProgress(req.Progress, req.ProgressMode)
+	if err != nil {
+		return nil, engine.Errorf(engine.KindInternal, "starting the progress display: %w", err)
+	}
+
+	var mu sync.Mutex
+	var bases []engine.BaseImage
+	frontendAttrs := maps.Clone(opt.FrontendAttrs)
+	imports := make([]gateway.CacheOptionsEntry, len(opt.CacheImports))
+	for i, ci := range opt.CacheImports {
+		imports[i] = gateway.CacheOptionsEntry{Type: ci.Type, Attrs: ci.Attrs}
+	}
+	_, err = c.Build(ctx, opt, "kimia", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
+		fopts := gw.BuildOpts().Opts
+		if fopts == nil {
+			fopts = frontendAttrs
+		}
+		res, err := gw.Solve(ctx, gateway.SolveRequest{
+			Frontend:     opt.Frontend,
+			FrontendOpt:  fopts,
+			CacheImports: imports,
+		})
+		if err != nil {
+			return nil, err
+		}
+		b := resolveBases(ctx, gw, df.Images, targetPlatform(req))
+		mu.Lock()
+		bases = b
+		mu.Unlock()
+		return res, nil
+	}, prog.Ch)
+	prog.wait()
+	if err != nil {
+		return nil, err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return &solved{stats: prog.stats(), bases: bases}, nil
+}
+
+// resolveBases asks the daemon what each image the Dockerfile names
+// resolved to. The frontend has just resolved the same references in this
+// session, so the answers are the digests it built on. Images that do not
+// resolve (a stage the target did not need, say) are left out.
+func resolveBases(ctx context.Context, gw gateway.Client, refs []string, p engine.Platform) []engine.BaseImage {
+	var out []engine.BaseImage
+	plat := toOCI(p)
+	for _, ref := range refs {
+		_, dgst, _, err := gw.ResolveImageConfig(ctx, ref, sourceresolver.Opt{
+			// The frontend's own name for this lookup, so the display
+			// shows one step, not two.
+			LogName:  "[internal] load metadata for " + normalizedRef(ref),
+			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &plat, ResolveMode: "default"},
+		})
+		if err != nil || dgst == "" {
+			continue
+		}
+		out = append(out, engine.BaseImage{Ref: ref, Digest: dgst.String()})
+	}
+	return out
+}
+
+func toOCI(p engine.Platform) ocispecs.Platform {
+	return ocispecs.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
+}
+
+// normalizedRef is ref as the frontend names it: docker.io/library/x:latest.
+func normalizedRef(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	return reference.TagNameOnly(named).String()
+}

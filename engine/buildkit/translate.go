@@ -1,0 +1,257 @@
+package buildkit
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/moby/buildkit/client"
+
+	"github.com/rapidfort/kimia/engine"
+)
+
+// Local mount names the dockerfile.v0 frontend reads.
+const (
+	localContext    = "context"
+	localDockerfile = "dockerfile"
+)
+
+// cacheTag is the tag of the registry cache manifest inside --cache-repo.
+const cacheTag = "buildkit"
+
+// plan is what one build asks of BuildKit: the solve options and the
+// daemon's configuration. It holds no session attachables and no open
+// filesystems, so translate stays a pure function of the request.
+type plan struct {
+	Solve client.SolveOpt
+	// Locals are the directories sent to buildkitd, by local name.
+	Locals map[string]string
+	Daemon daemonConfig
+}
+
+// translate turns a request into BuildKit's terms. df is what was read
+// from the Dockerfile (its pull registries); rootless says how buildkitd
+// will run.
+func translate(req *engine.Request, df dockerfileInfo, rootless bool) (*plan, error) {
+	if req.ContextDir == "" || req.Dockerfile == "" || req.OutputDir == "" {
+		return nil, engine.Errorf(engine.KindInternal, "the request lacks a context, Dockerfile or output directory")
+	}
+	attrs := map[string]string{"filename": filepath.Base(req.Dockerfile)}
+	if req.Target != "" {
+		if df.Parsed && !df.hasStage(req.Target) {
+			return nil, engine.Errorf(engine.KindUsage, "--target %q: the Dockerfile has no such stage; %s", req.Target, df.stageList())
+		}
+		attrs["target"] = req.Target
+	}
+	if len(req.Platforms) > 0 {
+		ps := make([]string, len(req.Platforms))
+		for i, p := range req.Platforms {
+			ps[i] = p.String()
+		}
+		attrs["platform"] = strings.Join(ps, ",")
+	}
+	for _, kv := range req.BuildArgs {
+		attrs["build-arg:"+kv.Key] = kv.Value
+	}
+	for _, kv := range req.Labels {
+		attrs["label:"+kv.Key] = kv.Value
+	}
+	if req.SourceDateEpoch != nil {
+		// The frontend passes the epoch on to the exporter, which sets
+		// the image's created time from it.
+		attrs["build-arg:SOURCE_DATE_EPOCH"] = strconv.FormatInt(req.SourceDateEpoch.Unix(), 10)
+	}
+	opts, err := engineOptions(req.EngineOptions)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range opts {
+		attrs[k] = v
+	}
+
+	exp, err := exportAttrs(req)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{
+		Solve: client.SolveOpt{
+			Frontend:      "dockerfile.v0",
+			FrontendAttrs: attrs,
+			Exports:       []client.ExportEntry{{Type: client.ExporterOCI, OutputDir: req.OutputDir, Attrs: exp}},
+		},
+		Locals: map[string]string{
+			localContext:    req.ContextDir,
+			localDockerfile: filepath.Dir(req.Dockerfile),
+		},
+	}
+
+	var pushHosts []string
+	if req.Cache.Enabled && req.Cache.Repo != "" {
+		ref, host, err := cacheRef(req.Cache.Repo)
+		if err != nil {
+			return nil, err
+		}
+		p.Solve.CacheImports = []client.CacheOptionsEntry{{Type: "registry", Attrs: map[string]string{"ref": ref}}}
+		if !req.Cache.NoPush {
+			ex := map[string]string{
+				"ref":  ref,
+				"mode": "max",
+				// A manifest rather than an index: every registry stores
+				// it, including ones that reject indexes of blobs.
+				"image-manifest": "true",
+				"oci-mediatypes": "true",
+				// As Kaniko: a cache that cannot be pushed is a warning,
+				// not a failed build.
+				"ignore-error": "true",
+			}
+			p.Solve.CacheExports = []client.CacheOptionsEntry{{Type: "registry", Attrs: ex}}
+			pushHosts = append(pushHosts, host)
+		}
+	}
+
+	var pullHosts []string
+	for _, img := range df.Images {
+		if h, err := imageHost(img); err == nil && !slices.Contains(pullHosts, h) {
+			pullHosts = append(pullHosts, h)
+		}
+	}
+	if req.Cache.Enabled && req.Cache.Repo != "" {
+		if _, h, err := cacheRef(req.Cache.Repo); err == nil {
+			pullHosts = append(pullHosts, h)
+		}
+	}
+	p.Daemon = newDaemonConfig(req, rootless, pullHosts, pushHosts)
+	return p, nil
+}
+
+// exportAttrs configures the OCI exporter: a layout directory (not a
+// tarball) in the requested format, compression and time.
+func exportAttrs(req *engine.Request) (map[string]string, error) {
+	a := map[string]string{"tar": "false", "oci-mediatypes": "true"}
+	if req.Format == engine.FormatDocker {
+		a["oci-mediatypes"] = "false"
+	}
+	if req.SourceDateEpoch != nil {
+		// Clamp file times in the layers to the epoch, so that the same
+		// inputs give the same layer digests.
+		a["rewrite-timestamp"] = "true"
+	}
+	switch alg := req.Compression.Algorithm; alg {
+	case "", "gzip":
+		if alg != "" {
+			a["compression"] = "gzip"
+		}
+	case "zstd", "uncompressed":
+		a["compression"] = alg
+		// Base-image layers too, so the whole image is in one format.
+		a["force-compression"] = "true"
+	default:
+		return nil, engine.Errorf(engine.KindUsage, "--compression %q: not gzip, zstd or uncompressed", alg)
+	}
+	if l := req.Compression.Level; l >= 0 && req.Compression.Algorithm != "uncompressed" && req.Compression.Algorithm != "" {
+		a["compression-level"] = strconv.Itoa(l)
+	}
+	for _, kv := range req.Annotations {
+		a["annotation."+kv.Key] = kv.Value
+		if len(req.Platforms) > 1 {
+			a["annotation-index."+kv.Key] = kv.Value
+		}
+	}
+	return a, nil
+}
+
+// cacheRef is the registry cache reference inside repo, and its host.
+func cacheRef(repo string) (string, string, error) {
+	named, err := reference.ParseNormalizedNamed(repo)
+	if err != nil {
+		return "", "", engine.Errorf(engine.KindUsage, "--cache-repo %q: %v", repo, err)
+	}
+	if _, ok := named.(reference.Tagged); ok {
+		return named.String(), reference.Domain(named), nil
+	}
+	return named.Name() + ":" + cacheTag, reference.Domain(named), nil
+}
+
+// Frontend options --buildkit-opt may set. Options that kimia sets from
+// its own flags are refused with the flag to use instead, so that two
+// spellings of one setting cannot disagree.
+var (
+	allowedOptions = []string{
+		"add-hosts", "cgroup-parent", "force-network-mode", "hostname",
+		"image-resolve-mode", "no-cache", "shm-size", "ulimit", "memory",
+		"memswap", "cpushares", "cpuperiod", "cpuquota", "cpusetcpus",
+		"cpusetmems", "multi-platform",
+	}
+	allowedPrefixes = []string{"build-arg:BUILDKIT_", "context:"}
+	refusedOptions  = map[string]string{
+		"target":          "--target",
+		"platform":        "--platform",
+		"filename":        "--dockerfile",
+		"contextsubdir":   "--context-sub-path",
+		"cache-from":      "--cache-repo",
+		"cache-imports":   "--cache-repo",
+		"label:":          "--label",
+		"build-arg:":      "--build-arg",
+		"attest:":         "--attest or --attestation",
+		"local-sessionid": "--context",
+	}
+)
+
+// engineOptions validates --buildkit-opt K=V pairs as frontend options.
+func engineOptions(kvs []engine.KeyValue) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k := kv.Key
+		if err := checkOption(k, kv.Value); err != nil {
+			return nil, err
+		}
+		out[k] = kv.Value
+	}
+	return out, nil
+}
+
+func checkOption(k, v string) error {
+	for _, p := range allowedPrefixes {
+		if strings.HasPrefix(k, p) && len(k) > len(p) {
+			if p == "context:" && strings.HasPrefix(v, "local:") {
+				return engine.Errorf(engine.KindUsage, "--buildkit-opt %s=%s: local named contexts are not supported; use docker-image://, git or https URLs", k, v)
+			}
+			return nil
+		}
+	}
+	if slices.Contains(allowedOptions, k) {
+		return nil
+	}
+	for r, flag := range refusedOptions {
+		if k == r || (strings.HasSuffix(r, ":") && strings.HasPrefix(k, r)) || strings.HasPrefix(k, r+":") {
+			return engine.Errorf(engine.KindUsage, "--buildkit-opt %s: use %s instead", k, flag)
+		}
+	}
+	return engine.Errorf(engine.KindUsage, "--buildkit-opt %s: not a dockerfile frontend option kimia passes through (allowed: %s, %s*)",
+		k, strings.Join(allowedOptions, ", "), strings.Join(allowedPrefixes, "*, "))
+}
+
+// describeAttrs lists frontend attributes for debug logs, hiding values
+// of build args (they may carry tokens).
+func describeAttrs(attrs map[string]string) string {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		if strings.HasPrefix(k, "build-arg:") {
+			fmt.Fprintf(&b, "%s=…", k)
+			continue
+		}
+		fmt.Fprintf(&b, "%s=%s", k, attrs[k])
+	}
+	return b.String()
+}
