@@ -1,0 +1,201 @@
+// Package attestbench measures what --attestation=max --sign adds to a
+// build of a Debian-minbase-sized image (about 170 MB, about 90 dpkg
+// packages), end to end with the real binaries and registry, and the
+// parts of that time in-process. See bench/README.md, "Attestations".
+//
+//	go test ./bench/attest/ -run '^$' -bench . -benchtime 3x
+package attestbench
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/rapidfort/kimia/attest"
+	"github.com/rapidfort/kimia/attest/provenance"
+	"github.com/rapidfort/kimia/attest/sbom"
+	"github.com/rapidfort/kimia/attest/sign"
+	"github.com/rapidfort/kimia/test/e2e"
+)
+
+func repoRoot(b *testing.B) string {
+	b.Helper()
+	dir, _ := os.Getwd()
+	for d := dir; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	b.Fatal("no go.mod above the working directory")
+	return ""
+}
+
+// debian starts a registry with the Debian minbase image and returns it
+// with the image's reference.
+func debian(b *testing.B) (*e2e.Registry, string) {
+	b.Helper()
+	reg := e2e.StartRegistry(b, e2e.RegistryOptions{})
+	ref, err := e2e.PushDebian(reg, repoRoot(b))
+	if err != nil {
+		b.Fatalf("Debian base image: %v", err)
+	}
+	return reg, ref
+}
+
+func cosignKey(b *testing.B, dir string) string {
+	b.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	p := filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// BenchmarkBuildWithAttestations builds FROM the Debian image (a COPY'd Go
+// binary and a RUN) with each binary, alternately without attestations
+// and with --attestation=max --sign, each build from an empty engine
+// state, and reports the medians and what attestations add.
+func BenchmarkBuildWithAttestations(b *testing.B) {
+	binDir := os.Getenv("KIMIA_BIN_DIR")
+	if binDir == "" {
+		binDir = filepath.Join(repoRoot(b), "bin")
+	}
+	reg, base := debian(b)
+	for _, bin := range []string{"kimia", "kimia-bud"} {
+		b.Run(bin, func(b *testing.B) {
+			path := filepath.Join(binDir, bin)
+			if _, err := os.Stat(path); err != nil {
+				b.Fatalf("%s: run make build (or set KIMIA_BIN_DIR): %v", path, err)
+			}
+			dir := b.TempDir()
+			ctx := filepath.Join(dir, "ctx")
+			os.MkdirAll(ctx, 0o755)
+			os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM "+base+"\nCOPY kimia /usr/local/bin/kimia-copy\nRUN echo built > /built.txt\n"), 0o644)
+			// A real Go binary for syft to find: kimia itself.
+			exe, _ := os.ReadFile(path)
+			os.WriteFile(filepath.Join(ctx, "kimia"), exe, 0o755)
+			key := cosignKey(b, dir)
+			run := func(tag string, extra ...string) time.Duration {
+				args := append([]string{"--context", ctx, "--destination", reg.Ref("bench/attest:" + tag),
+					"--insecure-registry", reg.Host, "--platform", "linux/amd64"}, extra...)
+				cmd := exec.Command(path, args...)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				start := time.Now()
+				if err := cmd.Run(); err != nil {
+					b.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, stderr.String())
+				}
+				return time.Since(start)
+			}
+			var plain, attested []time.Duration
+			for i := 0; i < b.N; i++ {
+				plain = append(plain, run(fmt.Sprintf("plain-%d", i), "--attestation=off"))
+				attested = append(attested, run(fmt.Sprintf("max-%d", i), "--attestation=max", "--sign", "--cosign-key", key))
+			}
+			p, a := median(plain), median(attested)
+			added := a - p
+			target := p / 4
+			if target < 3*time.Second {
+				target = 3 * time.Second
+			}
+			b.ReportMetric(p.Seconds(), "plain-s")
+			b.ReportMetric(a.Seconds(), "attested-s")
+			b.ReportMetric(added.Seconds(), "added-s")
+			b.ReportMetric(100*added.Seconds()/p.Seconds(), "added-%")
+			b.Logf("%s: build %.2fs, with --attestation=max --sign %.2fs: +%.2fs (%.0f%%); target: under %.2fs", bin, p.Seconds(), a.Seconds(), added.Seconds(), 100*added.Seconds()/p.Seconds(), target.Seconds())
+			if added > target {
+				b.Errorf("attestations add %.2fs, over the target of %.2fs", added.Seconds(), target.Seconds())
+			}
+		})
+	}
+}
+
+// BenchmarkSteps times the parts in-process on the Debian image as the
+// registry serves it: the SBOM, the provenance, and signing one
+// statement. Engine-independent.
+func BenchmarkSteps(b *testing.B) {
+	_, base := debian(b)
+	ref, err := name.ParseReference(base, name.Insecure)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img, err := remote.Image(ref)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Read the layers once, as the engine's layout on local disk would
+	// be, so the registry is not what is timed.
+	dir := b.TempDir()
+	img, err = localCopy(img, dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	digest, _ := img.Digest()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	signer, _ := sign.New(k)
+
+	b.Run("sbom-spdx", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			doc, err := sbom.Generate(context.Background(), img, sbom.Options{Name: "bench/debian", ToolName: "kimia", ToolVersion: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(doc.Packages), "packages")
+			b.ReportMetric(float64(len(doc.JSON))/1e6, "MB")
+		}
+	})
+	b.Run("provenance-and-sign", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			pred := provenance.Predicate(provenance.Params{Mode: provenance.ModeMax, Engine: "bench", Started: time.Now(), Finished: time.Now()})
+			st, err := attest.NewStatement(attest.PredicateProvenance, []attest.Subject{{Name: "bench", Digest: digest}}, pred)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := signer.SignStatement(context.Background(), st); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// localCopy writes img to an OCI layout in dir and reads it back.
+func localCopy(img v1.Image, dir string) (v1.Image, error) {
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.AppendImage(img); err != nil {
+		return nil, err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	return p.Image(d)
+}
