@@ -11,8 +11,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # headers needed). The same tags are used for vet and tests, so that
 # `go test ./...` sees all code.
 BUILDAH_TAGS := seccomp containers_image_openpgp exclude_graphdriver_btrfs
-export GOFLAGS := -tags=$(subst $() $(),$(comma),$(BUILDAH_TAGS))
 comma := ,
+space := $() $()
+export GOFLAGS := -tags=$(subst $(space),$(comma),$(BUILDAH_TAGS))
 LDFLAGS := -s -w -X github.com/rapidfort/kimia/flags.Version=$(VERSION)
 
 .PHONY: build test unit e2e check vet fmt docs clean FORCE
