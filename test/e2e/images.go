@@ -147,7 +147,8 @@ Description: Standalone rescue shell with tons of builtin utilities
 		return nil, err
 	}
 	data := b.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+		tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ func PushDebian(reg *Registry, repoRoot string) (string, error) {
 		return "", fmt.Errorf("making the Debian root filesystem (hack/make-debian-rootfs.sh, needs mmdebstrap and Debian's mirror): %v: %s", err, msg)
 	}
 	tarPath := strings.TrimSpace(string(out))
-	layer, err := tarball.LayerFromFile(tarPath)
+	layer, err := tarball.LayerFromFile(tarPath, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return "", err
 	}
