@@ -1,10 +1,25 @@
 // Package buildah is kimia's Buildah engine: Buildah used in-process as a
-// library over containers/storage and containers/image.
+// library over containers/storage and containers/image. It turns an
+// engine.Request into define.BuildOptions (options.go), builds with
+// imagebuildah.BuildDockerfiles in a private store (storage.go) with a
+// registry configuration generated from the request (registries.go),
+// and exports the result as an OCI image layout (export.go).
 package buildah
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/sirupsen/logrus"
+	"go.podman.io/buildah/imagebuildah"
+	"go.podman.io/image/v5/signature"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/rapidfort/kimia/engine"
 )
@@ -17,16 +32,264 @@ var _ engine.Engine = (*Engine)(nil)
 // New returns the Buildah engine.
 func New() *Engine { return &Engine{} }
 
-// InitReexec runs Buildah's re-exec hooks; main returns at once when it
-// reports true.
-func InitReexec() bool { return false }
+// modulePath is Buildah's module, whose version Info reports.
+const modulePath = "go.podman.io/buildah"
 
 // Info implements engine.Engine.
 func (e *Engine) Info(ctx context.Context) (engine.Info, error) {
-	return engine.Info{Name: "buildah", OptionFlag: "buildah-opt", StorageDrivers: []string{engine.StorageNative, engine.StorageOverlay}}, nil
+	return engine.Info{
+		Name:           "buildah",
+		Version:        moduleVersion(modulePath),
+		StorageDrivers: []string{engine.StorageNative, engine.StorageOverlay},
+		Features: []engine.Feature{
+			engine.FeatureRootless, engine.FeatureMultiPlatform, engine.FeatureLocalCache,
+			engine.FeatureRegistryCache, engine.FeatureSecrets, engine.FeatureSSH,
+			engine.FeatureReproducible, engine.FeatureDockerFormat,
+		},
+		OptionFlag: "buildah-opt",
+	}, nil
+}
+
+func moduleVersion(path string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, d := range bi.Deps {
+		if d.Path == path {
+			return d.Version
+		}
+	}
+	return "unknown"
 }
 
 // Build implements engine.Engine.
-func (e *Engine) Build(ctx context.Context, req *engine.Request) (*engine.Result, error) {
-	return nil, errors.New("the Buildah engine is not implemented yet")
+func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Result, err error) {
+	log := req.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts, err := parseOptions(req.EngineOptions)
+	if err != nil {
+		return nil, err
+	}
+	mapping, err := currentMapping()
+	if err != nil {
+		return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("reading the user namespace's id mappings: %w", err))
+	}
+	if err := checkMapping(mapping, opts.AllowSingleIDMapping); err != nil {
+		return nil, err
+	}
+	if mapping.Rootless && (mapping.UIDs <= 1 || mapping.GIDs <= 1) {
+		log.Warn("rootless build with a single-id user namespace (--buildah-opt allow-single-id-mapping=true)")
+	}
+	configureLogrus(req, log)
+
+	work, err := os.MkdirTemp("", "kimia-bud-")
+	if err != nil {
+		return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("creating a temporary directory: %w", err))
+	}
+	restoreEnv := setenv(map[string]string{})
+	defer func() {
+		restoreEnv()
+		if rmErr := os.RemoveAll(work); rmErr != nil && err == nil {
+			err = engine.Wrap(engine.KindEnvironment, fmt.Errorf("removing %q: %w", work, rmErr))
+		}
+	}()
+	for _, d := range []string{"tmp", "config", "export"} {
+		if err := os.MkdirAll(filepath.Join(work, d), 0o700); err != nil {
+			return nil, engine.Wrap(engine.KindEnvironment, err)
+		}
+	}
+	files, err := writeRegistryFiles(filepath.Join(work, "config"), &req.Registry, req.Cache.Repo)
+	if err != nil {
+		return nil, engine.Wrap(engine.KindEnvironment, err)
+	}
+	emptyIgnore := filepath.Join(files.Dir, "empty.dockerignore")
+	mounts := filepath.Join(files.Dir, "mounts.conf")
+	for _, p := range []string{emptyIgnore, mounts} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			return nil, engine.Wrap(engine.KindEnvironment, err)
+		}
+	}
+	// Buildah and containers/common read these on their own, outside the
+	// SystemContext; point them at the generated files, and keep Buildah's
+	// scratch files in the build's temporary directory.
+	restoreEnv = setenv(map[string]string{
+		"CONTAINERS_CONF":            files.ContainersConf,
+		"CONTAINERS_REGISTRIES_CONF": files.RegistriesConf,
+		"TMPDIR":                     filepath.Join(work, "tmp"),
+	})
+	if mapping.Rootless {
+		if _, err := prepareRuntimeDir(work); err != nil {
+			return nil, err
+		}
+	}
+
+	iso, err := chooseIsolation(opts.Isolation, userIsolationEnv(), inContainer(), mapping.Rootless)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("isolation for RUN: "+iso.Name, "reason", iso.Reason)
+
+	store, err := openStore(req, work, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := store.close(); cerr != nil {
+			err = errors.Join(err, engine.Wrap(engine.KindEnvironment, cerr))
+			if res != nil {
+				res = nil
+			}
+		}
+	}()
+
+	sys := files.systemContext(&req.Registry)
+	policy, err := signature.DefaultPolicy(sys)
+	if err != nil {
+		return nil, engine.Wrap(engine.KindInternal, fmt.Errorf("reading the generated signature policy: %w", err))
+	}
+	pctx, err := signature.NewPolicyContext(policy)
+	if err != nil {
+		return nil, engine.Wrap(engine.KindInternal, err)
+	}
+	defer pctx.Destroy()
+
+	layout, err := newLayoutWriter(req.OutputDir)
+	if err != nil {
+		return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("writing the OCI layout %q: %w", req.OutputDir, err))
+	}
+	annotations := map[string]string{}
+	for _, kv := range req.Annotations {
+		annotations[kv.Key] = kv.Value
+	}
+	if len(annotations) > 0 && req.Format == engine.FormatDocker {
+		log.Warn("--annotation: Docker manifests have no annotations; they are left out with --format=docker")
+	}
+	exp := &exporter{
+		store: store, sys: sys, policy: pctx, scratch: filepath.Join(work, "export"),
+		layout: layout, format: req.Format, comp: req.Compression, annotations: annotations,
+	}
+	if _, _, err := compressionFor(req.Compression); err != nil {
+		return nil, err
+	}
+	if req.Format == engine.FormatDocker && req.Compression.Algorithm == "zstd" {
+		return nil, engine.Errorf(engine.KindUsage, "--compression=zstd with --format=docker: Docker manifests cannot hold zstd layers; use --format=oci or gzip")
+	}
+
+	prog := newProgress(req)
+	env := buildEnv{
+		Isolation:  iso.Isolation,
+		System:     sys,
+		PolicyPath: files.PolicyPath,
+		IgnoreFile: ignoreFile(req.ContextDir, req.Dockerfile),
+		MountsFile: mounts,
+		Ulimits:    ulimits(),
+		Getenv:     os.Getenv,
+		Out:        prog,
+		Err:        passthrough{prog},
+		Report:     passthrough{prog},
+		Log:        prog.log,
+	}
+	if env.IgnoreFile == "" {
+		env.IgnoreFile = emptyIgnore
+	}
+
+	platforms := req.Platforms
+	if len(platforms) == 0 {
+		platforms = []engine.Platform{engine.HostPlatform()}
+	}
+	var descs []ocispec.Descriptor
+	for _, p := range platforms {
+		if len(platforms) > 1 {
+			prog.setPlatform("[" + p.String() + "] ")
+		}
+		foreign := isForeign(p)
+		if foreign && !hasEmulator(p) {
+			log.Debug("no binfmt_misc handler registered", "platform", p.String())
+		}
+		bo, err := translate(req, p, env, opts)
+		if err != nil {
+			return nil, err
+		}
+		id, _, err := imagebuildah.BuildDockerfiles(ctx, store, bo, req.Dockerfile)
+		if err != nil {
+			return nil, classify(ctx, err, req, p, foreign)
+		}
+		d, err := exp.export(ctx, id, p)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, engine.Wrap(engine.KindCanceled, err)
+			}
+			return nil, engine.Wrap(engine.KindInternal, fmt.Errorf("exporting the %s image: %w", p, err))
+		}
+		descs = append(descs, d)
+	}
+	top := descs[0]
+	if len(descs) > 1 {
+		if top, err = exp.index(descs); err != nil {
+			return nil, engine.Wrap(engine.KindInternal, err)
+		}
+	}
+	if err := layout.finish(top); err != nil {
+		return nil, engine.Wrap(engine.KindEnvironment, err)
+	}
+	if store.Dirs.Persistent {
+		pruneCache(store, req.Cache.TTL, log)
+	}
+	stats := prog.stats()
+	if req.Cache.Enabled {
+		log.Info("cache", "steps", stats.Steps, "cached", stats.Cached)
+	}
+	return &engine.Result{
+		Layout:        req.OutputDir,
+		StorageDriver: store.Name,
+		Rootless:      mapping.Rootless,
+		Cache:         stats,
+	}, nil
+}
+
+// configureLogrus sends Buildah's own log (logrus) to the progress
+// writer, as verbose as the kimia logger.
+func configureLogrus(req *engine.Request, log *slog.Logger) {
+	if req.Progress != nil {
+		logrus.SetOutput(req.Progress)
+	}
+	logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableQuote: true})
+	ctx := context.Background()
+	switch {
+	case log.Enabled(ctx, slog.LevelDebug-4):
+		logrus.SetLevel(logrus.TraceLevel)
+	case log.Enabled(ctx, slog.LevelDebug):
+		logrus.SetLevel(logrus.DebugLevel)
+	case log.Enabled(ctx, slog.LevelInfo):
+		logrus.SetLevel(logrus.WarnLevel)
+	default:
+		logrus.SetLevel(logrus.ErrorLevel)
+	}
+}
+
+// setenv sets variables and returns a function that restores the old
+// values.
+func setenv(vars map[string]string) func() {
+	type old struct {
+		v  string
+		ok bool
+	}
+	saved := map[string]old{}
+	for k, v := range vars {
+		ov, ok := os.LookupEnv(k)
+		saved[k] = old{ov, ok}
+		os.Setenv(k, v)
+	}
+	return func() {
+		for k, o := range saved {
+			if o.ok {
+				os.Setenv(k, o.v)
+			} else {
+				os.Unsetenv(k)
+			}
+		}
+	}
 }
