@@ -177,7 +177,7 @@ func (d dockerfileInfo) stageList() string {
 		}
 	}
 	if len(named) == 0 {
-		return "the Dockerfile has no named stages"
+		return "it has no named stages"
 	}
-	return "its stages are " + strings.Join(named, ", ")
+	return "its stages: " + strings.Join(named, ", ")
 }

@@ -31,7 +31,12 @@ type vertex struct {
 	cached    bool
 	completed bool
 	err       string
+	// log is the end of the step's output, kept to explain a failure.
+	log []byte
 }
+
+// maxVertexLog bounds the output kept per step.
+const maxVertexLog = 8 << 10
 
 // displayMode maps kimia's progress mode to BuildKit's display.
 func displayMode(m engine.ProgressMode) progressui.DisplayMode {
@@ -98,6 +103,29 @@ func (p *progress) record(s *client.SolveStatus) {
 			x.err = v.Error
 		}
 	}
+	for _, l := range s.Logs {
+		x, ok := p.vertices[l.Vertex]
+		if !ok {
+			continue
+		}
+		x.log = append(x.log, l.Data...)
+		if len(x.log) > maxVertexLog {
+			x.log = x.log[len(x.log)-maxVertexLog:]
+		}
+	}
+}
+
+// failedLog returns the output of the steps that failed.
+func (p *progress) failedLog() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	for _, d := range p.order {
+		if v := p.vertices[d]; v.err != "" {
+			b.Write(v.log)
+		}
+	}
+	return b.String()
 }
 
 // stats counts the Dockerfile's steps and the cached ones, as buildctl's

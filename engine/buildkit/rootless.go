@@ -14,8 +14,8 @@ import (
 var (
 	// rootlesskit runs newuidmap/newgidmap; when exec itself is refused,
 	// the helper's file capability is outside the bounding set.
-	execDenied = regexp.MustCompile(`fork/exec (\S*new([ug])idmap): operation not permitted`)
-	notFound   = regexp.MustCompile(`exec: "?new[ug]idmap"?: executable file not found`)
+	execDenied    = regexp.MustCompile(`fork/exec (\S*new([ug])idmap): operation not permitted`)
+	helperMissing = regexp.MustCompile(`exec: "?new[ug]idmap"?: executable file not found`)
 )
 
 // rootlessDiagnosis explains a failed rootless start from rootlesskit's
@@ -27,7 +27,7 @@ func rootlessDiagnosis(log string, nnp bool) string {
 		return fmt.Sprintf("user %s has no subordinate id range in /etc/subuid and /etc/subgid: add one as root (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s); in an image, write the files", name, name)
 	case strings.Contains(log, "max_user_namespaces") || strings.Contains(log, "unprivileged_userns_clone"):
 		return "unprivileged user namespaces are disabled on this node: set user.max_user_namespaces > 0 (and kernel.unprivileged_userns_clone=1 where it exists)"
-	case notFound.MatchString(log):
+	case helperMissing.MatchString(log):
 		return "newuidmap and newgidmap are missing: install them (Debian: apt-get install uidmap)"
 	case nnp && (strings.Contains(log, "uid_map") || strings.Contains(log, "gid_map")):
 		return "kimia runs with no_new_privs (allowPrivilegeEscalation: false), so newuidmap and newgidmap cannot gain the capabilities that map the subordinate ids: set allowPrivilegeEscalation: true"

@@ -20,6 +20,8 @@ import (
 type solved struct {
 	stats *engine.CacheStats
 	bases []engine.BaseImage
+	// failedLog is the output of the failed steps when the solve failed.
+	failedLog string
 }
 
 // solve runs the dockerfile.v0 frontend through a gateway build, so that
@@ -72,7 +74,7 @@ func solve(ctx context.Context, c *client.Client, p *plan, att []session.Attacha
 	}, prog.Ch)
 	prog.wait()
 	if err != nil {
-		return nil, err
+		return &solved{failedLog: prog.failedLog()}, err
 	}
 	mu.Lock()
 	defer mu.Unlock()

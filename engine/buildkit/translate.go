@@ -42,7 +42,7 @@ func translate(req *engine.Request, df dockerfileInfo, rootless bool) (*plan, er
 	attrs := map[string]string{"filename": filepath.Base(req.Dockerfile)}
 	if req.Target != "" {
 		if df.Parsed && !df.hasStage(req.Target) {
-			return nil, engine.Errorf(engine.KindUsage, "--target %q: the Dockerfile has no such stage; %s", req.Target, df.stageList())
+			return nil, engine.Errorf(engine.KindUsage, "--target %q: no such stage in the Dockerfile (%s)", req.Target, df.stageList())
 		}
 		attrs["target"] = req.Target
 	}

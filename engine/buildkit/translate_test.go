@@ -64,7 +64,7 @@ func TestTranslate(t *testing.T) {
 			name:    "a --target the Dockerfile lacks is a usage error naming the stages",
 			edit:    func(r *engine.Request) { r.Target = "nope" },
 			df:      dockerfileInfo{Parsed: true, Stages: []string{"build", "final"}},
-			wantErr: `--target "nope": the Dockerfile has no such stage; its stages are build, final`,
+			wantErr: `--target "nope": no such stage in the Dockerfile (its stages: build, final)`,
 		},
 		{
 			name:  "a --target is left to the frontend when the Dockerfile did not parse",
