@@ -110,6 +110,15 @@ type platformImage struct {
 func wantsIndex(s string) bool  { return s == engine.StorageIndex || s == engine.StorageBoth }
 func wantsCosign(s string) bool { return s == engine.StorageCosign || s == engine.StorageBoth }
 
+// prepareAttestations starts what the SBOM step needs once per process
+// (syft's license scanner, seconds of CPU) so that it overlaps the
+// engine's build instead of following it.
+func prepareAttestations(req *engine.Request) {
+	if req.Attest.SBOM {
+		sbom.Prepare()
+	}
+}
+
 // attestImage makes the SBOMs and provenance the request asks for and,
 // for index storage, replaces img by the index the destinations will
 // serve. It returns nil when nothing is attested or signed.

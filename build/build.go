@@ -86,6 +86,7 @@ func Run(ctx context.Context, eng engine.Engine, req *engine.Request) (*Summary,
 
 	log.Info("building", "engine", info.Name, "context", req.ContextDir, "dockerfile", req.Dockerfile, "platforms", platformList(req.Platforms))
 	buildStart := time.Now()
+	prepareAttestations(req) // attest.go: one-time SBOM set-up, alongside the build
 	res, err := eng.Build(ctx, req)
 	if err != nil {
 		return nil, canceled(ctx, engine.Wrap(engine.KindBuild, err))

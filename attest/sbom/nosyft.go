@@ -18,3 +18,6 @@ var ErrUnavailable = errors.New("this kimia binary was built without SBOM suppor
 func Generate(ctx context.Context, img v1.Image, opts Options) (*Document, error) {
 	return nil, ErrUnavailable
 }
+
+// Prepare does nothing: there is no syft to prepare.
+func Prepare() {}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/CycloneDX/cyclonedx-go"
@@ -34,6 +35,44 @@ import (
 )
 
 const available = true
+
+// syft's license scanner compiles licensecheck's license patterns: one
+// to two seconds of CPU, more than cataloging a small image. It is made
+// once per process, and Prepare lets the caller make it while the engine
+// builds.
+var (
+	licenseOnce sync.Once
+	licenseCtx  context.Context
+	licenseErr  error
+)
+
+func licenseScanner() (context.Context, error) {
+	licenseOnce.Do(func() {
+		licenseCtx, licenseErr = syft.SetContextLicenseScanner(context.Background(), syft.DefaultCreateSBOMConfig().Licenses)
+	})
+	return licenseCtx, licenseErr
+}
+
+// Prepare starts, in the background, the one-time set-up Generate needs,
+// so that it overlaps other work (the build).
+func Prepare() {
+	go func() { _, _ = licenseScanner() }()
+}
+
+// withValues is ctx (its deadline and cancellation) with the values of
+// another context as a fallback: how the prepared license scanner reaches
+// syft, which looks for one on the context it is given.
+type withValues struct {
+	context.Context
+	values context.Context
+}
+
+func (c withValues) Value(k any) any {
+	if v := c.Context.Value(k); v != nil {
+		return v
+	}
+	return c.values.Value(k)
+}
 
 // Generate catalogs img: OS packages (dpkg, apk, rpm), language packages
 // and binaries syft recognises (Go binaries with their modules among
@@ -73,7 +112,11 @@ func Generate(ctx context.Context, img v1.Image, opts Options) (*Document, error
 		Alias:     source.Alias{Name: name, Version: digest.String()},
 	})
 	cfg := syft.DefaultCreateSBOMConfig().WithTool(opts.ToolName, opts.ToolVersion)
-	s, err := syft.CreateSBOM(ctx, src, cfg)
+	lctx, err := licenseScanner()
+	if err != nil {
+		return nil, fmt.Errorf("preparing syft's license scanner: %w", err)
+	}
+	s, err := syft.CreateSBOM(withValues{Context: ctx, values: lctx}, src, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cataloging the image: %w", err)
 	}
