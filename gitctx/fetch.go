@@ -81,9 +81,9 @@ func resolveWant(r *Remote, o Options) (want, error) {
 			w.commit = rev
 		case w.commit != "":
 			return w, engine.Errorf(engine.KindUsage, "--git-revision %q conflicts with the commit %q in the context URL", rev, w.commit)
-		case abbrevRE.MatchString(rev) && w.ref == "":
-			// Could be a short commit id or a ref named like one; decided
-			// once the remote's refs are known.
+		case abbrevRE.MatchString(rev):
+			// A short commit id, or (without a branch) perhaps a ref named
+			// like one; decided once the remote's refs are known.
 			w.abbrev = rev
 		case w.ref != "" && w.ref != rev:
 			return w, engine.Errorf(engine.KindUsage, "--git-revision %q conflicts with the ref %q (from --git-branch or the context URL)", rev, w.ref)
@@ -415,13 +415,20 @@ func (f *fetcher) verifyCommit(ctx context.Context, commit, ref string) error {
 // a ref of that name wins; otherwise history is fetched to find the
 // commit.
 func (f *fetcher) fetchAbbrev(ctx context.Context, rev string) (string, string, error) {
-	if ref, _, err := f.lsRemote(ctx, rev); err == nil {
-		c, err := f.fetchRef(ctx, ref)
-		return ref, c, err
+	ref, where := "", "the remote's branches and tags"
+	if f.w.ref != "" {
+		var err error
+		if ref, _, err = f.lsRemote(ctx, f.w.ref); err != nil {
+			return "", "", err
+		}
+		where = ref
+	} else if r, _, err := f.lsRemote(ctx, rev); err == nil {
+		c, err := f.fetchRef(ctx, r)
+		return r, c, err
 	} else if engine.KindOf(err) != engine.KindContext {
 		return "", "", err
 	}
-	if err := f.fetchHistory(ctx, ""); err != nil {
+	if err := f.fetchHistory(ctx, ref); err != nil {
 		return "", "", err
 	}
 	out, err := f.g.run(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
@@ -429,9 +436,9 @@ func (f *fetcher) fetchAbbrev(ctx context.Context, rev string) (string, string, 
 		if ctx.Err() != nil {
 			return "", "", err
 		}
-		return "", "", engine.Errorf(engine.KindContext, "git context %q: --git-revision %q is neither a ref nor a commit on the remote's branches and tags (or it is ambiguous)", f.r.URL, rev)
+		return "", "", engine.Errorf(engine.KindContext, "git context %q: --git-revision %q is neither a ref nor a commit in %s (or it is ambiguous)", f.r.URL, rev, where)
 	}
-	return "", strings.TrimSpace(out), nil
+	return ref, strings.TrimSpace(out), nil
 }
 
 func (f *fetcher) submodules(ctx context.Context) error {
@@ -481,6 +488,9 @@ func (f *fetcher) fail(err error, doing string) error {
 			hint = " (Kaniko fetched git:// URLs over https; set GIT_PULL_METHOD=https to do the same)"
 		}
 		return engine.Errorf(engine.KindContext, "%s for git context %q: cannot reach the server%s: %v", doing, url, hint, ge)
+	}
+	if s := strings.ToLower(ge.stderr); strings.Contains(s, "repository") && (strings.Contains(s, "not found") || strings.Contains(s, "no such repository")) {
+		return engine.Errorf(engine.KindContext, "%s for git context %q: no such repository (check the URL; some servers answer so for private repositories without credentials): %v", doing, url, ge)
 	}
 	return engine.Errorf(engine.KindContext, "%s for git context %q: %v", doing, url, ge)
 }

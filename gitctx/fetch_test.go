@@ -120,6 +120,7 @@ func TestFetchRefs(t *testing.T) {
 		{name: "a commit in the fragment", url: repo + "#" + f.Feature, commit: f.Feature, version: "feature"},
 		{name: "Kaniko's ref and commit", url: repo + "#refs/heads/main#" + f.V1, ref: "refs/heads/main", commit: f.V1, version: "v1"},
 		{name: "--git-branch with a commit", url: repo, o: Options{Branch: "main", Revision: f.V1}, ref: "refs/heads/main", commit: f.V1, version: "v1"},
+		{name: "--git-branch with an abbreviated commit", url: repo, o: Options{Branch: "main", Revision: f.V1[:8]}, ref: "refs/heads/main", commit: f.V1, version: "v1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			co, _, err := fetchURL(t, context.Background(), tc.url, tc.o, nil)
@@ -184,6 +185,7 @@ func TestFetchMissing(t *testing.T) {
 		{name: "a full ref that does not exist", url: repo + "#refs/heads/v1.0", msg: `ref "refs/heads/v1.0" not found`},
 		{name: "a commit that does not exist", url: repo + "#" + missing, msg: "commit " + missing + " not found"},
 		{name: "an abbreviated commit that does not exist", url: repo, o: Options{Revision: "abcdef12"}, msg: `"abcdef12" is neither a ref nor a commit`},
+		{name: "an abbreviated commit not on the branch", url: repo, o: Options{Branch: "main", Revision: f.Feature[:10]}, msg: "is neither a ref nor a commit in refs/heads/main"},
 		{name: "Kaniko's form with a missing ref", url: repo + "#refs/heads/nope#" + f.V1, msg: `ref "refs/heads/nope" not found`},
 		{name: "a repository that does not exist", url: s.URL + "/nope.git", msg: "nope.git"},
 	} {
