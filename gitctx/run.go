@@ -32,6 +32,7 @@ var droppedEnv = []string{
 	"GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE",
 	"GIT_CEILING_DIRECTORIES", "GIT_ASKPASS", "SSH_ASKPASS", "GIT_TERMINAL_PROMPT",
 	EnvToken, EnvPassword, EnvUsername, "LC_ALL", "LANG", "LANGUAGE",
+	"GIT_TRACE_REDACT", // keep git's masking of Authorization headers in traces
 }
 
 func childEnv(base []string, extra ...string) []string {
