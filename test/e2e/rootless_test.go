@@ -48,11 +48,12 @@ func rootlessSandbox(t *testing.T, sb *Sandbox) *Sandbox {
 func rootlessDockerfile(sb *Sandbox) map[string]string {
 	return map[string]string{
 		"Dockerfile": "FROM " + sb.Busybox() + " AS build\n" +
-			"RUN id -u > /uid && mkdir /data && echo owned > /data/file && chown -R 1000:1000 /data && chmod 0750 /data\n" +
+			"RUN id -u > /uid\n" +
 			"FROM " + sb.Busybox() + "\n" +
-			"COPY --from=build /data /data\nCOPY --from=build /uid /uid\n" +
+			"COPY --from=build /uid /uid\n" +
+			"RUN mkdir /data && echo owned > /data/file && chown -R 1000:1000 /data && chmod 0750 /data\n" +
 			"COPY --chown=2000:3000 f.txt /f.txt\n" +
-			"USER 1000\nRUN echo as-1000 > /data/again\n",
+			"USER 1000:1000\nRUN echo as-1000 > /data/again\n",
 		"f.txt": "f\n",
 	}
 }
@@ -189,19 +190,24 @@ func TestPodSecurityContext(t *testing.T) {
 			{"with setuid-root helpers instead of file capabilities", "-all,+setuid,+setgid", false, "", []string{"setcap"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				repo := freshRepo(rb, "podfail")
-				args := append([]string{"--context=" + ctx, "--destination=" + rb.Registry.Ref(repo+":1")}, rb.Registry.Flags()...)
-				r := podRun(t, rb, tc.bounding, tc.nnp, tc.path, args...)
-				if r.Code != 8 {
-					t.Errorf("exit code %d, want 8 (environment):\n%s", r.Code, r)
-				}
-				for _, m := range tc.mentions {
-					if !strings.Contains(r.Stderr, m) {
-						t.Errorf("the error does not name %q:\n%s", m, r.Stderr)
+				// Once as kimia normally runs (its preflight checks first),
+				// once with --no-preflight: the engine itself must say the
+				// same when the daemon's user namespace cannot be made.
+				for _, extra := range [][]string{nil, {"--no-preflight"}} {
+					repo := freshRepo(rb, "podfail")
+					args := append([]string{"--context=" + ctx, "--destination=" + rb.Registry.Ref(repo+":1")}, rb.Registry.Flags()...)
+					r := podRun(t, rb, tc.bounding, tc.nnp, tc.path, append(args, extra...)...)
+					if r.Code != 8 {
+						t.Errorf("%v: exit code %d, want 8 (environment):\n%s", extra, r.Code, r)
 					}
-				}
-				if tags := rb.Registry.Tags(t, repo); len(tags) != 0 {
-					t.Errorf("pushed %v", tags)
+					for _, m := range tc.mentions {
+						if !strings.Contains(r.Stderr, m) {
+							t.Errorf("%v: the error does not name %q:\n%s", extra, m, r.Stderr)
+						}
+					}
+					if tags := rb.Registry.Tags(t, repo); len(tags) != 0 {
+						t.Errorf("pushed %v", tags)
+					}
 				}
 				assertNothingLeft(t, rb)
 			})
