@@ -346,24 +346,26 @@ func (att *attestations) publish(ctx context.Context, reg *registry.Client, req 
 		fail := func(what string, err error) error {
 			return canceled(ctx, engine.Wrap(engine.KindSigning, fmt.Errorf("%s in %q: %w (the image was pushed: %s)", what, repo.Name(), err, p.Ref)))
 		}
-		for _, t := range targets {
+		// The targets of one repository are independent: sign and store
+		// them at once.
+		one := func(t v1.Descriptor) (SignatureMetadata, error) {
 			sm := SignatureMetadata{Repository: repo.Name(), Digest: t.Digest.String()}
 			if signer != nil {
 				payload, b64, err := signer.SignImage(ctx, repo.Name(), t.Digest, annotations)
 				if err != nil {
-					return fail("signing "+t.Digest.String(), err)
+					return sm, fail("signing "+t.Digest.String(), err)
 				}
 				sig := attach.Signature{Payload: payload, Base64: b64, Annotations: signer.Annotations()}
 				st, err := attach.AppendSignatures(repo, t.Digest, []attach.Signature{sig}, opts...)
 				if err != nil {
-					return fail("storing the signature of "+t.Digest.String(), err)
+					return sm, fail("storing the signature of "+t.Digest.String(), err)
 				}
 				sm.Tag = st.String()
 				log.Info("signed", "image", repo.Name()+"@"+t.Digest.String(), "tag", st.TagStr())
 				if att.storage == engine.StorageReferrers {
 					d, err := attach.WriteSignatureReferrer(repo, t, sig, opts...)
 					if err != nil {
-						return fail("storing the signature of "+t.Digest.String()+" as a referrer", err)
+						return sm, fail("storing the signature of "+t.Digest.String()+" as a referrer", err)
 					}
 					sm.Referrers = append(sm.Referrers, d.String())
 				}
@@ -371,7 +373,7 @@ func (att *attestations) publish(ctx context.Context, reg *registry.Client, req 
 			if storeCosign && len(envelopes[t.Digest]) > 0 {
 				at, err := attach.AppendAttestations(repo, t.Digest, envelopes[t.Digest], opts...)
 				if err != nil {
-					return fail("storing the attestations of "+t.Digest.String(), err)
+					return sm, fail("storing the attestations of "+t.Digest.String(), err)
 				}
 				sm.Attestations = at.String()
 			}
@@ -382,11 +384,37 @@ func (att *attestations) publish(ctx context.Context, reg *registry.Client, req 
 				}
 				d, err := attach.WriteAttestationReferrer(repo, t, envelopes[t.Digest], unsigned, opts...)
 				if err != nil {
-					return fail("storing the attestations of "+t.Digest.String()+" as a referrer", err)
+					return sm, fail("storing the attestations of "+t.Digest.String()+" as a referrer", err)
 				}
 				sm.Referrers = append(sm.Referrers, d.String())
 			}
-			att.signatures = append(att.signatures, sm)
+			return sm, nil
+		}
+		sms := make([]SignatureMetadata, len(targets))
+		errs := make([]error, len(targets))
+		var wg sync.WaitGroup
+		for i, t := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sms[i], errs[i] = one(t)
+			}()
+		}
+		wg.Wait()
+		// Record what was done; report the first failure (the others
+		// usually share its cause).
+		var first error
+		for i := range targets {
+			if errs[i] != nil {
+				if first == nil {
+					first = errs[i]
+				}
+				continue
+			}
+			att.signatures = append(att.signatures, sms[i])
+		}
+		if first != nil {
+			return first
 		}
 	}
 	return nil

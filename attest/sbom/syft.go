@@ -97,7 +97,7 @@ func Generate(ctx context.Context, img v1.Image, opts Options) (*Document, error
 
 	gen := file.NewTempDirGenerator("kimia-sbom")
 	defer gen.Cleanup()
-	simg := image.New(img, gen, tmp, image.WithManifestDigest(digest.String()))
+	simg := image.New(fastImage{img}, gen, tmp, image.WithManifestDigest(digest.String()))
 	if err := simg.Read(ctx); err != nil {
 		return nil, fmt.Errorf("reading the image for the SBOM: %w", err)
 	}
