@@ -31,7 +31,7 @@ func (p *Prepared) prepareTar(ctx context.Context, loc string, max int64, log *s
 	var r io.Reader
 	name := loc
 	if loc == "stdin" || loc == "-" {
-		r, name = stdin, "standard input"
+		r, name = cancelableReader(ctx, stdin), "standard input"
 	} else {
 		f, err := os.Open(loc)
 		if err != nil {
@@ -59,6 +59,23 @@ func (p *Prepared) prepareTar(ctx context.Context, loc string, max int64, log *s
 	log.Info("extracted tarball context", "tarball", name, "bytes", n, "seconds", fmt.Sprintf("%.2f", time.Since(start).Seconds()))
 	p.Root = dir
 	return nil
+}
+
+// cancelableReader reads r through a pipe that a canceled ctx closes, so
+// that a signal ends an extraction blocked on a read from stdin (a read
+// from a terminal or pipe cannot be interrupted). The copying goroutine
+// may stay blocked in that read; the process is about to exit.
+func cancelableReader(ctx context.Context, r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err)
+	}()
+	go func() {
+		<-ctx.Done()
+		pw.CloseWithError(context.Cause(ctx))
+	}()
+	return pr
 }
 
 // decompress detects the compression of r from its first bytes.

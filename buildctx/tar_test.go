@@ -6,12 +6,15 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rapidfort/kimia/engine"
 )
 
 // entry is one tar entry for tests: a file (Body), a directory (name
@@ -201,4 +204,32 @@ func TestExtractStopsWhenCanceled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TestStdinExtractionStopsWhenCanceled: a signal must end a build that
+// waits for a tarball on stdin, and remove the extraction directory.
+func TestStdinExtractionStopsWhenCanceled(t *testing.T) {
+	_, clean := isolate(t)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	old := stdin
+	stdin = pr
+	defer func() { stdin = old }()
+	go pw.Write(makeTar(t, false, entry{Name: "a", Body: "x"})[:512]) // a header, then nothing
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, err := Prepare(ctx, engine.Source{Context: "tar://stdin"}, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if engine.KindOf(err) != engine.KindCanceled {
+			t.Errorf("got %v (kind %v), want canceled", err, engine.KindOf(err))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Prepare still blocked on stdin after cancelation")
+	}
+	clean()
 }
