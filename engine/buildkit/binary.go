@@ -53,9 +53,49 @@ func executable(p string) error {
 	return nil
 }
 
-// daemonVersion runs `buildkitd --version` ("buildkitd
-// github.com/moby/buildkit v0.34.2 <revision>") and returns the version.
+// daemonVersion returns the version of the buildkitd at path. Running it
+// costs as much as starting the daemon (its init is heavy), and Info runs
+// before every build, so the answer is remembered per binary (path, size,
+// modification time) in the user's cache directory when it is writable.
 func daemonVersion(ctx context.Context, path string) (string, error) {
+	key, cacheFile := versionCacheKey(path)
+	if key != "" {
+		if b, err := os.ReadFile(cacheFile); err == nil {
+			if k, v, ok := strings.Cut(strings.TrimSpace(string(b)), "\t"); ok && k == key && v != "" {
+				return v, nil
+			}
+		}
+	}
+	v, err := runVersion(ctx, path)
+	if err == nil && key != "" {
+		if os.MkdirAll(filepath.Dir(cacheFile), 0o700) == nil {
+			tmp := fmt.Sprintf("%s.%d", cacheFile, os.Getpid())
+			if os.WriteFile(tmp, []byte(key+"\t"+v+"\n"), 0o600) == nil {
+				_ = os.Rename(tmp, cacheFile)
+			}
+		}
+	}
+	return v, err
+}
+
+// versionCacheKey identifies a buildkitd binary, and names the file that
+// remembers its version; both are empty when there is no cache dir.
+func versionCacheKey(path string) (key, file string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", ""
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", ""
+	}
+	abs, _ := filepath.Abs(path)
+	return fmt.Sprintf("%s %d %d", abs, fi.Size(), fi.ModTime().UnixNano()), filepath.Join(dir, "kimia", "buildkitd-version")
+}
+
+// runVersion runs `buildkitd --version` ("buildkitd
+// github.com/moby/buildkit v0.34.2 <revision>") and returns the version.
+func runVersion(ctx context.Context, path string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, path, "--version").Output()

@@ -123,7 +123,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 			break
 		}
 		if ctx.Err() != nil || attempt >= req.ImageDownloadRetry || !transientPull(err) {
-			return nil, classify(ctx, err, req, facts, out.failedLog)
+			return nil, classify(ctx, err, req, out.failedLog)
 		}
 		wait := time.Duration(1<<min(attempt, 5)) * time.Second
 		log.Warn("retrying the build after a failed base-image pull", "attempt", attempt+1, "of", req.ImageDownloadRetry, "wait", wait.String(), "error", err)

@@ -35,13 +35,21 @@ type ociWorker struct {
 	Binary string `toml:"binary"`
 	// NetworkMode is "host": RUN shares kimia's network, as Kaniko's RUN
 	// does; no CNI or slirp4netns is needed.
-	NetworkMode string     `toml:"networkMode"`
-	GC          bool       `toml:"gc"`
-	GCPolicy    []gcPolicy `toml:"gcpolicy,omitempty"`
+	NetworkMode string `toml:"networkMode"`
+	// Platforms are the host's and the requested ones. Naming them skips
+	// buildkitd's start-up probe, which executes a test binary for every
+	// architecture binfmt_misc knows (a dozen QEMU starts); kimia checks
+	// the emulators it needs itself (preflight.Emulator).
+	Platforms []string   `toml:"platforms"`
+	GC        bool       `toml:"gc"`
+	GCPolicy  []gcPolicy `toml:"gcpolicy,omitempty"`
 }
 
 type containerdWorker struct {
 	Enabled bool `toml:"enabled"`
+	// Platforms is set only to skip the same probe for this disabled
+	// worker.
+	Platforms []string `toml:"platforms"`
 }
 
 type gcPolicy struct {
@@ -96,6 +104,12 @@ func snapshotterFor(driver string) string {
 // the registries the Dockerfile pulls from; pushHosts are registries
 // buildkitd pushes to (the registry cache).
 func newDaemonConfig(req *engine.Request, rootless bool, pullHosts, pushHosts []string) daemonConfig {
+	plats := []string{engine.HostPlatform().String()}
+	for _, p := range req.Platforms {
+		if !slices.Contains(plats, p.String()) {
+			plats = append(plats, p.String())
+		}
+	}
 	cfg := daemonConfig{
 		Worker: workerConfig{
 			OCI: ociWorker{
@@ -104,10 +118,11 @@ func newDaemonConfig(req *engine.Request, rootless bool, pullHosts, pushHosts []
 				Rootless:    rootless,
 				Binary:      "runc",
 				NetworkMode: "host",
+				Platforms:   plats,
 				GC:          true,
 				GCPolicy:    gcPolicies(req.Cache.TTL),
 			},
-			Containerd: containerdWorker{Enabled: false},
+			Containerd: containerdWorker{Enabled: false, Platforms: plats},
 		},
 		// The build history is only for `buildctl debug`; keep it small
 		// in a cache dir that lives for many builds.

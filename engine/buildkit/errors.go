@@ -30,7 +30,7 @@ var (
 // classify gives a failed solve its kind and a message that names the
 // Dockerfile line or the registry. failedLog is the output of the step
 // that failed, if any.
-func classify(ctx context.Context, err error, req *engine.Request, facts workerFacts, failedLog string) error {
+func classify(ctx context.Context, err error, req *engine.Request, failedLog string) error {
 	if ctx.Err() != nil {
 		return engine.Wrap(engine.KindCanceled, fmt.Errorf("building: %w", context.Cause(ctx)))
 	}
@@ -44,7 +44,7 @@ func classify(ctx context.Context, err error, req *engine.Request, facts workerF
 			if len(want) == 0 {
 				want = []engine.Platform{engine.HostPlatform()}
 			}
-			if missing := facts.missingPlatforms(want); len(missing) > 0 {
+			if missing := missingPlatforms(want); len(missing) > 0 {
 				return fmt.Errorf("%s%w", where, engine.MissingEmulatorError(missing[0]))
 			}
 		}

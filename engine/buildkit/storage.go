@@ -3,10 +3,10 @@ package buildkit
 import (
 	"fmt"
 
-	"github.com/containerd/platforms"
 	"github.com/moby/buildkit/client"
 
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/preflight"
 )
 
 // Worker labels buildkitd reports (github.com/moby/buildkit/worker/label).
@@ -21,9 +21,6 @@ type workerFacts struct {
 	Snapshotter string
 	// Driver is kimia's name for it: overlay or native.
 	Driver string
-	// Platforms the worker can run RUN steps for: the host's, and those
-	// with a binfmt_misc emulator registered (buildkitd tests each).
-	Platforms []engine.Platform
 }
 
 // readWorkers checks that the daemon runs exactly the OCI worker kimia
@@ -47,26 +44,19 @@ func readWorkers(ws []*client.WorkerInfo) (workerFacts, error) {
 	default:
 		return workerFacts{}, engine.Errorf(engine.KindEnvironment, "buildkitd chose the %q snapshotter, which kimia does not support; pass --storage-driver=native", f.Snapshotter)
 	}
-	for _, p := range w.Platforms {
-		f.Platforms = append(f.Platforms, engine.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant})
-	}
 	return f, nil
 }
 
-// missingPlatforms returns the requested platforms the worker cannot run
-// RUN steps for.
-func (f workerFacts) missingPlatforms(want []engine.Platform) []engine.Platform {
+// emulator checks that binaries of a platform can run here; tests
+// replace it.
+var emulator = preflight.Emulator
+
+// missingPlatforms returns the requested platforms whose binaries cannot
+// run here: foreign architectures without a QEMU binfmt_misc handler.
+func missingPlatforms(want []engine.Platform) []engine.Platform {
 	var out []engine.Platform
 	for _, p := range want {
-		ok := false
-		for _, have := range f.Platforms {
-			// What a platform can run: amd64 runs 386, arm/v7 runs v6.
-			if platforms.Only(platforms.Normalize(toOCI(have))).Match(platforms.Normalize(toOCI(p))) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
+		if emulator(p) != nil {
 			out = append(out, p)
 		}
 	}

@@ -321,6 +321,22 @@ func TestDaemonConfig(t *testing.T) {
 	}
 }
 
+func TestDaemonConfigPlatforms(t *testing.T) {
+	req := baseRequest()
+	req.Platforms = []engine.Platform{{OS: "linux", Architecture: "arm64"}, engine.HostPlatform()}
+	b, _ := newDaemonConfig(req, false, nil, nil).encode()
+	got, err := bkconfig.Load(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Naming the platforms is what keeps buildkitd from probing every
+	// emulator at start; both workers need them.
+	want := []string{engine.HostPlatform().String(), "linux/arm64"}
+	if !reflect.DeepEqual(got.Workers.OCI.Platforms, want) || !reflect.DeepEqual(got.Workers.Containerd.Platforms, want) {
+		t.Errorf("platforms oci %v containerd %v, want %v", got.Workers.OCI.Platforms, got.Workers.Containerd.Platforms, want)
+	}
+}
+
 func TestDaemonConfigRootless(t *testing.T) {
 	cfg := newDaemonConfig(baseRequest(), true, nil, nil)
 	b, _ := cfg.encode()
