@@ -123,6 +123,7 @@ func TestFetchRefs(t *testing.T) {
 		{name: "--git-branch with an abbreviated commit", url: repo, o: Options{Branch: "main", Revision: f.V1[:8]}, ref: "refs/heads/main", commit: f.V1, version: "v1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			co, _, err := fetchURL(t, context.Background(), tc.url, tc.o, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -190,6 +191,7 @@ func TestFetchMissing(t *testing.T) {
 		{name: "a repository that does not exist", url: s.URL + "/nope.git", msg: "nope.git"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, _, err := fetchURL(t, context.Background(), tc.url, tc.o, nil)
 			if err == nil {
 				t.Fatal("fetch succeeded, want an error")
