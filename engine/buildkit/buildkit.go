@@ -98,9 +98,11 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		return nil, err
 	}
 	defer func() {
+		stopStart := time.Now()
 		if serr := d.stop(); serr != nil {
 			log.Warn("stopping buildkitd", "error", serr)
 		}
+		log.Debug("buildkitd stopped", "seconds", fmt.Sprintf("%.2f", time.Since(stopStart).Seconds()))
 		d.copyDebugLog()
 	}()
 	c, workers, err := d.waitReady(ctx)
@@ -117,6 +119,8 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	log.Debug("solve", "frontend", p.Solve.Frontend, "attrs", describeAttrs(p.Solve.FrontendAttrs))
 
 	var out *solved
+	solveStart := time.Now()
+	defer func() { log.Debug("solved", "seconds", fmt.Sprintf("%.2f", time.Since(solveStart).Seconds())) }()
 	for attempt := 0; ; attempt++ {
 		out, err = solve(ctx, c, p, att, req, df)
 		if err == nil {

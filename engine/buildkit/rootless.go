@@ -23,6 +23,8 @@ var (
 func rootlessDiagnosis(log string, nnp bool) string {
 	name := userName()
 	switch {
+	case strings.Contains(log, "unknown userid") || strings.Contains(log, "unknown user "):
+		return fmt.Sprintf("uid %d has no entry in /etc/passwd, so its subordinate ids cannot be looked up: give the uid a name in /etc/passwd (kimia's image has one for uid 1000) and ranges in /etc/subuid and /etc/subgid", os.Getuid())
 	case strings.Contains(log, "No subuid ranges") || strings.Contains(log, "No subgid ranges"):
 		return fmt.Sprintf("user %s has no subordinate id range in /etc/subuid and /etc/subgid: add one as root (usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s); in an image, write the files", name, name)
 	case strings.Contains(log, "max_user_namespaces") || strings.Contains(log, "unprivileged_userns_clone"):

@@ -28,9 +28,9 @@ func freshRepo(sb *Sandbox, name string) string {
 	return fmt.Sprintf("build/%s-%s-%d-%d", name, sb.Name, time.Now().UnixNano()%1e9, repoSeq.Add(1))
 }
 
-// image builds context with args and pushes it to a fresh repository. It
+// buildAndPush builds context with args and pushes it to a fresh repository. It
 // returns the run, the pushed reference and the metadata file's content.
-func image(t *testing.T, sb *Sandbox, name, context string, args ...string) (*Result, string, *build.Metadata) {
+func buildAndPush(t *testing.T, sb *Sandbox, name, context string, args ...string) (*Result, string, *build.Metadata) {
 	t.Helper()
 	ref := sb.Registry.Ref(freshRepo(sb, name) + ":latest")
 	md := sb.Join(fmt.Sprintf("metadata-%s-%d.json", name, repoSeq.Add(1)))
@@ -97,7 +97,7 @@ CMD ["--port", "8080"]
 			"unused.t": "not copied\n",
 		})
 		os.Chmod(filepath.Join(ctx, "bin/run"), 0o755)
-		_, ref, md := image(t, sb, "multistage", ctx, "--build-arg=WHO=kimia", "--label=org.example.build=e2e")
+		_, ref, md := buildAndPush(t, sb, "multistage", ctx, "--build-arg=WHO=kimia", "--label=org.example.build=e2e")
 
 		img := sb.Registry.Image(t, ref)
 		cf := Config(t, img)
@@ -170,7 +170,7 @@ func TestBuildDockerfileOutsideContextWithItsOwnIgnoreFile(t *testing.T) {
 			// the Dockerfile in preference to the context's.
 			"build.Dockerfile.dockerignore": "secret.env\nlogs\n",
 		})
-		_, ref, _ := image(t, sb, "outside", ctx, "--dockerfile="+filepath.Join(dfDir, "build.Dockerfile"))
+		_, ref, _ := buildAndPush(t, sb, "outside", ctx, "--dockerfile="+filepath.Join(dfDir, "build.Dockerfile"))
 		files := Files(t, sb.Registry.Image(t, ref))
 		fileIs(t, files, "ctx/keep.txt", "keep\n", 0, 0, 0)
 		for _, p := range []string{"ctx/secret.env", "ctx/logs/a.log", "ctx/build.Dockerfile"} {
@@ -191,7 +191,7 @@ func TestBuildDockerignore(t *testing.T) {
 			"build/x.o":      "x\n",
 			"build/keep.txt": "kept\n",
 		})
-		_, ref, _ := image(t, sb, "dockerignore", ctx)
+		_, ref, _ := buildAndPush(t, sb, "dockerignore", ctx)
 		files := Files(t, sb.Registry.Image(t, ref))
 		fileIs(t, files, "ctx/a.txt", "a\n", 0, 0, 0)
 		fileIs(t, files, "ctx/build/keep.txt", "kept\n", 0, 0, 0)
@@ -211,7 +211,7 @@ func TestBuildTargetAndSubPath(t *testing.T) {
 				"FROM base\nRUN echo final > /stage\n",
 			"README": "outside the sub path\n",
 		})
-		_, ref, _ := image(t, sb, "target", ctx, "--context-sub-path=app", "--target=test")
+		_, ref, _ := buildAndPush(t, sb, "target", ctx, "--context-sub-path=app", "--target=test")
 		fileIs(t, Files(t, sb.Registry.Image(t, ref)), "stage", "test\n", 0, 0, 0)
 	})
 }
@@ -219,7 +219,7 @@ func TestBuildTargetAndSubPath(t *testing.T) {
 func TestBuildAnnotationsAndFormat(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
 		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + sb.Busybox() + "\nRUN true\n"})
-		_, ref, _ := image(t, sb, "annotations", ctx, "--annotation=org.opencontainers.image.source=https://example.com/app")
+		_, ref, _ := buildAndPush(t, sb, "annotations", ctx, "--annotation=org.opencontainers.image.source=https://example.com/app")
 		m, err := sb.Registry.Image(t, ref).Manifest()
 		if err != nil {
 			t.Fatal(err)
@@ -249,7 +249,7 @@ func TestBuildSecretStaysOutOfTheImage(t *testing.T) {
 		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + sb.Busybox() + "\n" +
 			"RUN --mount=type=secret,id=tok test \"$(sha256sum < /run/secrets/tok | cut -d' ' -f1)\" = " + sum(secret) + " && echo file-ok > /file-ok\n" +
 			"RUN --mount=type=secret,id=envtok test \"$(sha256sum < /run/secrets/envtok | cut -d' ' -f1)\" = " + sum(secret+"-env") + " && echo env-ok > /env-ok\n"})
-		r, ref, _ := image(t, sb, "secret", ctx, "--secret=id=tok,src="+src, "--secret=id=envtok,env=E2E_SECRET_ENV")
+		r, ref, _ := buildAndPush(t, sb, "secret", ctx, "--secret=id=tok,src="+src, "--secret=id=envtok,env=E2E_SECRET_ENV")
 		img := sb.Registry.Image(t, ref)
 		files := Files(t, img)
 		fileIs(t, files, "file-ok", "file-ok\n", 0, 0, 0)
@@ -276,7 +276,7 @@ func TestBuildStorageDrivers(t *testing.T) {
 			"a.txt":      "a\n",
 		})
 		for _, driver := range sb.Info.StorageDrivers {
-			_, ref, md := image(t, sb, "storage-"+driver, ctx, "--storage-driver="+driver)
+			_, ref, md := buildAndPush(t, sb, "storage-"+driver, ctx, "--storage-driver="+driver)
 			if md.Engine.StorageDriver != driver {
 				t.Errorf("--storage-driver=%s: metadata says %s", driver, md.Engine.StorageDriver)
 			}

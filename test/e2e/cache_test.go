@@ -29,11 +29,11 @@ func TestCachedRebuildIsServedFromCache(t *testing.T) {
 		ctx := sb.Context(cacheDockerfile(sb))
 		cacheDir := sb.Join("cache")
 		args := []string{"--cache", "--cache-dir=" + cacheDir, "--no-push-cache"}
-		_, ref1, md1 := image(t, sb, "cached", ctx, args...)
+		_, ref1, md1 := buildAndPush(t, sb, "cached", ctx, args...)
 		if md1.Cache == nil || md1.Cache.Steps < 3 || md1.Cache.Cached != 0 {
 			t.Errorf("first build: cache stats %+v, want 3 or more steps, none cached", md1.Cache)
 		}
-		r, ref2, md2 := image(t, sb, "cached", ctx, args...)
+		r, ref2, md2 := buildAndPush(t, sb, "cached", ctx, args...)
 		if md2.Cache == nil || md2.Cache.Steps != md1.Cache.Steps || md2.Cache.Cached != md2.Cache.Steps {
 			t.Errorf("rebuild: cache stats %+v, want all %d steps cached", md2.Cache, md1.Cache.Steps)
 		}
@@ -48,7 +48,7 @@ func TestCachedRebuildIsServedFromCache(t *testing.T) {
 
 		// A changed file re-runs what depends on it, not what precedes it.
 		os.WriteFile(ctx+"/a.txt", []byte("two\n"), 0o644)
-		_, ref3, md3 := image(t, sb, "cached", ctx, args...)
+		_, ref3, md3 := buildAndPush(t, sb, "cached", ctx, args...)
 		f3 := Files(t, sb.Registry.Image(t, ref3))
 		if f3["built-at"].Content != f1["built-at"].Content {
 			t.Errorf("the first RUN ran again although nothing it depends on changed")
@@ -61,7 +61,7 @@ func TestCachedRebuildIsServedFromCache(t *testing.T) {
 		}
 
 		// Without --cache nothing is reused.
-		_, ref4, md4 := image(t, sb, "uncached", ctx)
+		_, ref4, md4 := buildAndPush(t, sb, "uncached", ctx)
 		if f4 := Files(t, sb.Registry.Image(t, ref4)); f4["built-at"].Content == f3["built-at"].Content {
 			t.Errorf("a build without --cache reused a cached RUN")
 		}
@@ -77,13 +77,13 @@ func TestCacheRepoIsReusedFromFreshState(t *testing.T) {
 		sb.Require(engine.FeatureRegistryCache)
 		ctx := sb.Context(cacheDockerfile(sb))
 		cacheRepo := sb.Registry.Ref(freshRepo(sb, "cache"))
-		_, ref1, _ := image(t, sb, "cacherepo", ctx, "--cache", "--cache-repo="+cacheRepo, "--cache-dir="+sb.Join("state-a"))
+		_, ref1, _ := buildAndPush(t, sb, "cacherepo", ctx, "--cache", "--cache-repo="+cacheRepo, "--cache-dir="+sb.Join("state-a"))
 		repo := strings.TrimPrefix(cacheRepo, sb.Registry.Host+"/")
 		if tags := sb.Registry.Tags(t, repo); len(tags) == 0 {
 			t.Fatalf("--cache-repo %s holds no cache after the first build", cacheRepo)
 		}
 		// A second machine: a fresh state dir, the same registry cache.
-		_, ref2, md2 := image(t, sb, "cacherepo", ctx, "--cache", "--cache-repo="+cacheRepo, "--cache-dir="+sb.Join("state-b"))
+		_, ref2, md2 := buildAndPush(t, sb, "cacherepo", ctx, "--cache", "--cache-repo="+cacheRepo, "--cache-dir="+sb.Join("state-b"))
 		f1 := Files(t, sb.Registry.Image(t, ref1))
 		f2 := Files(t, sb.Registry.Image(t, ref2))
 		if f1["built-at"].Content != f2["built-at"].Content {
@@ -100,7 +100,7 @@ func TestNoPushCacheLeavesTheCacheRepoAlone(t *testing.T) {
 		sb.Require(engine.FeatureRegistryCache)
 		ctx := sb.Context(cacheDockerfile(sb))
 		cacheRepo := sb.Registry.Ref(freshRepo(sb, "nopushcache"))
-		image(t, sb, "nopushcache", ctx, "--cache", "--cache-repo="+cacheRepo, "--no-push-cache")
+		buildAndPush(t, sb, "nopushcache", ctx, "--cache", "--cache-repo="+cacheRepo, "--no-push-cache")
 		if tags := sb.Registry.Tags(t, strings.TrimPrefix(cacheRepo, sb.Registry.Host+"/")); len(tags) != 0 {
 			t.Errorf("--no-push-cache pushed cache tags %v", tags)
 		}
@@ -113,7 +113,7 @@ func TestKanikoDefaultCacheRepo(t *testing.T) {
 		ctx := sb.Context(cacheDockerfile(sb))
 		// --cache with a destination and no --cache-repo caches in
 		// <destination>/cache, as Kaniko does.
-		_, ref, _ := image(t, sb, "defaultcache", ctx, "--cache", "--cache-dir="+sb.Join("state"))
+		_, ref, _ := buildAndPush(t, sb, "defaultcache", ctx, "--cache", "--cache-dir="+sb.Join("state"))
 		repo := strings.TrimPrefix(strings.TrimSuffix(ref, ":latest"), sb.Registry.Host+"/") + "/cache"
 		if tags := sb.Registry.Tags(t, repo); len(tags) == 0 {
 			t.Errorf("no cache in %s, Kaniko's default cache repository", repo)

@@ -21,7 +21,7 @@ func TestTwoPlatformIndex(t *testing.T) {
 			"Dockerfile": "FROM " + sb.Busybox() + "\n" + platformDockerfile,
 			"hello.txt":  "hello\n",
 		})
-		_, ref, md := image(t, sb, "twoplatforms", ctx, "--platform=linux/amd64,linux/arm64")
+		_, ref, md := buildAndPush(t, sb, "twoplatforms", ctx, "--platform=linux/amd64,linux/arm64")
 		idx := sb.Registry.Index(t, ref)
 		for _, tc := range []struct{ platform, arch, machine string }{
 			{"linux/amd64", "amd64", "x86_64"},
@@ -64,7 +64,7 @@ func TestCustomPlatformBuildsOneForeignImage(t *testing.T) {
 			"hello.txt":  "hello\n",
 		})
 		// Kaniko's spelling; one platform gives one image, not an index.
-		_, ref, _ := image(t, sb, "customplatform", ctx, "--custom-platform=linux/arm64")
+		_, ref, _ := buildAndPush(t, sb, "customplatform", ctx, "--custom-platform=linux/arm64")
 		d := sb.Registry.Descriptor(t, ref)
 		if !d.MediaType.IsImage() {
 			t.Fatalf("%s is a %s, want a single image", ref, d.MediaType)
@@ -88,7 +88,7 @@ func TestCrossCompileStageRunsOnTheBuildPlatform(t *testing.T) {
 		ctx := sb.Context(map[string]string{"Dockerfile": "FROM --platform=$BUILDPLATFORM " + sb.Busybox() + " AS build\n" +
 			"ARG TARGETARCH\nRUN echo \"built on $(uname -m) for $TARGETARCH\" > /out\n" +
 			"FROM " + sb.Busybox() + "\nCOPY --from=build /out /out\n"})
-		_, ref, _ := image(t, sb, "crosscompile", ctx, "--platform=linux/amd64,linux/arm64")
+		_, ref, _ := buildAndPush(t, sb, "crosscompile", ctx, "--platform=linux/amd64,linux/arm64")
 		idx := sb.Registry.Index(t, ref)
 		if got := Files(t, PlatformImage(t, idx, "linux/arm64"))["out"].Content; got != "built on x86_64 for arm64\n" {
 			t.Errorf("arm64 image's /out = %q, want the build stage to run natively", got)

@@ -79,12 +79,12 @@ func TestReproducibleBuildsHaveEqualDigests(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
 		sb.Require(engine.FeatureReproducible)
 		ctx := reproducibleContext(sb)
-		_, ref1, md1 := image(t, sb, "repro", ctx, "--reproducible")
+		_, ref1, md1 := buildAndPush(t, sb, "repro", ctx, "--reproducible")
 		time.Sleep(1100 * time.Millisecond) // so that a leaked clock shows
-		_, _, md2 := image(t, sb, "repro", ctx, "--reproducible")
+		_, _, md2 := buildAndPush(t, sb, "repro", ctx, "--reproducible")
 		// Two more, each with a fresh state (cache) dir of its own.
-		_, _, md3 := image(t, sb, "repro", ctx, "--reproducible", "--cache", "--cache-dir="+sb.Join("state-a"), "--no-push-cache")
-		_, _, md4 := image(t, sb, "repro", ctx, "--reproducible", "--cache", "--cache-dir="+sb.Join("state-b"), "--no-push-cache")
+		_, _, md3 := buildAndPush(t, sb, "repro", ctx, "--reproducible", "--cache", "--cache-dir="+sb.Join("state-a"), "--no-push-cache")
+		_, _, md4 := buildAndPush(t, sb, "repro", ctx, "--reproducible", "--cache", "--cache-dir="+sb.Join("state-b"), "--no-push-cache")
 		for i, md := range []string{md2.Digest, md3.Digest, md4.Digest} {
 			if md != md1.Digest {
 				t.Errorf("build %d: digest %s, first build %s", i+2, md, md1.Digest)
@@ -99,11 +99,11 @@ func TestTimestampAndSourceDateEpoch(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
 		sb.Require(engine.FeatureReproducible)
 		ctx := reproducibleContext(sb)
-		_, ref1, md1 := image(t, sb, "timestamp", ctx, "--timestamp="+strconv.Itoa(epoch))
+		_, ref1, md1 := buildAndPush(t, sb, "timestamp", ctx, "--timestamp="+strconv.Itoa(epoch))
 		checkEpoch(t, sb.Registry.Image(t, ref1), time.Unix(epoch, 0))
 
 		sb.Env = append(sb.Env, "SOURCE_DATE_EPOCH="+strconv.Itoa(epoch))
-		_, _, md2 := image(t, sb, "timestamp", ctx, "--reproducible")
+		_, _, md2 := buildAndPush(t, sb, "timestamp", ctx, "--reproducible")
 		if md2.Digest != md1.Digest {
 			t.Errorf("SOURCE_DATE_EPOCH=%d gave %s, --timestamp=%d gave %s", epoch, md2.Digest, epoch, md1.Digest)
 		}

@@ -74,14 +74,14 @@ func TestRootlessBuild(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
 		rb := rootlessSandbox(t, sb)
 		ctx := rb.Context(rootlessDockerfile(rb))
-		_, ref, md := image(t, rb, "rootless", ctx, "--cache", "--cache-dir="+rb.Join("cache"), "--no-push-cache")
+		_, ref, md := buildAndPush(t, rb, "rootless", ctx, "--cache", "--cache-dir="+rb.Join("cache"), "--no-push-cache")
 		if !md.Engine.Rootless {
 			t.Errorf("metadata says the build was not rootless: %+v", md.Engine)
 		}
 		checkRootlessImage(t, rb, ref)
 		// The cache dir holds files of subordinate ids; a second run
 		// reuses it and the sandbox can still be removed.
-		_, _, md2 := image(t, rb, "rootless", ctx, "--cache", "--cache-dir="+rb.Join("cache"), "--no-push-cache")
+		_, _, md2 := buildAndPush(t, rb, "rootless", ctx, "--cache", "--cache-dir="+rb.Join("cache"), "--no-push-cache")
 		if md2.Cache == nil || md2.Cache.Cached == 0 {
 			t.Errorf("rootless rebuild: cache stats %+v, want cached steps", md2.Cache)
 		}
