@@ -71,6 +71,21 @@ func cosignKey(b *testing.B, dir string) string {
 	return p
 }
 
+// goBinary builds a small Go program (a Go binary for syft to find) to
+// out.
+func goBinary(b *testing.B, out string) {
+	b.Helper()
+	src := b.TempDir()
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module example.com/bench-hello\n\ngo 1.22\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nimport \"net/http\"\n\nfunc main() { http.ListenAndServe(\":8080\", nil) }\n"), 0o644)
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0", "GOWORK=off")
+	if o, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building a Go binary: %v\n%s", err, o)
+	}
+}
+
 func median(ds []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
@@ -100,10 +115,8 @@ func BenchmarkBuildWithAttestations(b *testing.B) {
 			dir := b.TempDir()
 			ctx := filepath.Join(dir, "ctx")
 			os.MkdirAll(ctx, 0o755)
-			os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM "+base+"\nCOPY kimia /usr/local/bin/kimia-copy\nRUN echo built > /built.txt\n"), 0o644)
-			// A real Go binary for syft to find: kimia itself.
-			exe, _ := os.ReadFile(path)
-			os.WriteFile(filepath.Join(ctx, "kimia"), exe, 0o755)
+			os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM "+base+"\nCOPY hello /usr/local/bin/hello\nRUN echo built > /built.txt\n"), 0o644)
+			goBinary(b, filepath.Join(ctx, "hello"))
 			key := cosignKey(b, dir)
 			cpus := map[string]time.Duration{}
 			run := func(tag string, extra ...string) time.Duration {
