@@ -213,25 +213,33 @@ func registrySections(rc *engine.RegistryConfig, pullHosts, pushHosts []string) 
 				}
 			}
 		}
-		if plain {
+		var mirrors []string
+		if u.pull {
+			for _, m := range rc.MirrorsFor(h) {
+				mirrors = append(mirrors, mirrorSpec(m))
+			}
+		}
+		if !plain && !skip && len(cas) == 0 && len(certs) == 0 && len(mirrors) == 0 {
+			continue
+		}
+		s.Mirrors = mirrors
+		switch {
+		case plain:
 			// Plain HTTP as go-containerregistry's name.Insecure does it
 			// for the shared push: HTTPS first, then HTTP. buildkitd
 			// falls back only with both settings.
 			s.PlainHTTP, s.Insecure = ptr(true), ptr(true)
-		} else if skip {
-			s.Insecure = ptr(true)
+		default:
+			// Said explicitly: buildkitd otherwise speaks plain HTTP to
+			// every loopback address, TLS registries on 127.0.0.x too.
+			s.PlainHTTP = ptr(false)
+			if skip {
+				s.Insecure = ptr(true)
+			}
 		}
 		s.RootCAs = cas
 		for _, c := range certs {
 			s.KeyPairs = append(s.KeyPairs, keyPair{Key: c.Key, Certificate: c.Cert})
-		}
-		if u.pull {
-			for _, m := range rc.MirrorsFor(h) {
-				s.Mirrors = append(s.Mirrors, mirrorSpec(m))
-			}
-		}
-		if s.PlainHTTP == nil && s.Insecure == nil && len(s.RootCAs) == 0 && len(s.KeyPairs) == 0 && len(s.Mirrors) == 0 {
-			continue
 		}
 		out[buildkitHost(h)] = s
 	}

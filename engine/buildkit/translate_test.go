@@ -244,7 +244,12 @@ func TestDaemonConfig(t *testing.T) {
 			name: "--skip-tls-verify-pull only skips verification",
 			edit: func(r *engine.Request) { r.Registry.SkipTLSVerifyPull = true },
 			pull: []string{"a:5000"},
-			want: map[string]registrySection{"a:5000": {Insecure: ptr(true)}},
+			want: map[string]registrySection{"a:5000": {PlainHTTP: ptr(false), Insecure: ptr(true)}},
+		},
+		{
+			name: "a CA for a loopback registry means TLS, not buildkitd's plain-HTTP default for loopback",
+			edit: func(r *engine.Request) { r.Registry.Certificates = []engine.HostFile{{Host: "127.0.0.2:5443", Path: "/ca.pem"}} },
+			want: map[string]registrySection{"127.0.0.2:5443": {PlainHTTP: ptr(false), RootCAs: []string{"/ca.pem"}}},
 		},
 		{
 			name: "certificates and client certificates go to their host",
@@ -252,14 +257,14 @@ func TestDaemonConfig(t *testing.T) {
 				r.Registry.Certificates = []engine.HostFile{{Host: "tls:443", Path: "/ca.pem"}}
 				r.Registry.ClientCerts = []engine.ClientCert{{Host: "tls:443", Cert: "/c.pem", Key: "/k.pem"}}
 			},
-			want: map[string]registrySection{"tls:443": {RootCAs: []string{"/ca.pem"}, KeyPairs: []keyPair{{Key: "/k.pem", Certificate: "/c.pem"}}}},
+			want: map[string]registrySection{"tls:443": {PlainHTTP: ptr(false), RootCAs: []string{"/ca.pem"}, KeyPairs: []keyPair{{Key: "/k.pem", Certificate: "/c.pem"}}}},
 		},
 		{
 			name: "--registry-mirror mirrors Docker Hub, named docker.io for buildkitd",
 			edit: func(r *engine.Request) { r.Registry.Mirrors = []string{"mirror.example", "http://m2:5000/path"} },
 			pull: []string{"docker.io"},
 			want: map[string]registrySection{
-				"docker.io": {Mirrors: []string{"mirror.example", "m2:5000/path"}},
+				"docker.io": {Mirrors: []string{"mirror.example", "m2:5000/path"}, PlainHTTP: ptr(false)},
 				"m2:5000":   {PlainHTTP: ptr(true), Insecure: ptr(true)},
 			},
 		},
@@ -270,7 +275,7 @@ func TestDaemonConfig(t *testing.T) {
 				r.Registry.InsecureRegistries = []string{"local:5000"}
 			},
 			want: map[string]registrySection{
-				"quay.io":    {Mirrors: []string{"local:5000"}},
+				"quay.io":    {Mirrors: []string{"local:5000"}, PlainHTTP: ptr(false)},
 				"local:5000": {PlainHTTP: ptr(true), Insecure: ptr(true)},
 			},
 		},

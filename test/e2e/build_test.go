@@ -7,10 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -302,4 +305,122 @@ func containsString(list []string, s string) bool {
 func digestOf(t *testing.T, sb *Sandbox, ref string) v1.Hash {
 	t.Helper()
 	return served(t, sb.Registry, ref)
+}
+
+// copyForWorker copies a file the test made (a CA, say) into the
+// sandbox, readable by the worker's user.
+func copyForWorker(t *testing.T, sb *Sandbox, src string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := sb.Join(filepath.Base(src))
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb.chown(dst)
+	return dst
+}
+
+func TestBaseImageOverTLS(t *testing.T) {
+	// 127.0.0.2: a loopback address that must not be taken for a local
+	// plain-HTTP registry.
+	tlsReg := StartRegistry(t, RegistryOptions{TLS: true, Host: "127.0.0.2"})
+	if _, err := PushBusybox(tlsReg, env.CacheDir); err != nil {
+		t.Fatal(err)
+	}
+	Run(t, func(t *testing.T, sb *Sandbox) {
+		ca := copyForWorker(t, sb, tlsReg.CAFile)
+		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + tlsReg.Ref("library/busybox:1.36") + "\nRUN echo tls > /tls\n"})
+
+		_, ref, md := buildAndPush(t, sb, "tlsbase", ctx, "--registry-certificate="+tlsReg.Host+"="+ca)
+		fileIs(t, Files(t, sb.Registry.Image(t, ref)), "tls", "tls\n", 0, 0, 0)
+		if len(md.BaseImages) != 1 || md.BaseImages[0].Digest != env.Busybox.String() {
+			t.Errorf("base images %+v, want the busybox index %s", md.BaseImages, env.Busybox)
+		}
+
+		t.Run("without the CA the pull fails and names the registry", func(t *testing.T) {
+			repo := freshRepo(sb, "tlsnoca")
+			failing(t, sb, 4, repo, []string{tlsReg.Host},
+				append([]string{"--context=" + ctx, "--destination=" + sb.Registry.Ref(repo+":1")}, sb.Registry.Flags()...)...)
+		})
+		t.Run("--skip-tls-verify-pull pulls without the CA", func(t *testing.T) {
+			buildAndPush(t, sb, "tlsskip", ctx, "--skip-tls-verify-pull")
+		})
+	})
+}
+
+func TestRegistryMirrorAndMap(t *testing.T) {
+	Run(t, func(t *testing.T, sb *Sandbox) {
+		// The machine is offline: Docker Hub and the mapped registry are
+		// reachable only through the mirror, the shared test registry.
+		t.Run("--registry-mirror serves Docker Hub images", func(t *testing.T) {
+			ctx := sb.Context(map[string]string{"Dockerfile": "FROM busybox:1.36\nRUN echo mirrored > /m\n"})
+			_, ref, _ := buildAndPush(t, sb, "mirror", ctx, "--registry-mirror="+sb.Registry.Host)
+			fileIs(t, Files(t, sb.Registry.Image(t, ref)), "m", "mirrored\n", 0, 0, 0)
+		})
+		t.Run("--registry-map redirects another registry", func(t *testing.T) {
+			ctx := sb.Context(map[string]string{"Dockerfile": "FROM quay.example.invalid/library/busybox:latest\nRUN echo mapped > /m\n"})
+			_, ref, _ := buildAndPush(t, sb, "regmap", ctx, "--registry-map=quay.example.invalid="+sb.Registry.Host)
+			fileIs(t, Files(t, sb.Registry.Image(t, ref)), "m", "mapped\n", 0, 0, 0)
+		})
+	})
+}
+
+func TestImageDownloadRetry(t *testing.T) {
+	Run(t, func(t *testing.T, sb *Sandbox) {
+		// The first manifest requests fail with 503; the pull succeeds
+		// only when kimia retries.
+		proxy := StartFlakyProxy(t, sb.Registry, func(n int64, r *http.Request) string {
+			if strings.Contains(r.URL.Path, "/manifests/") && n <= 6 {
+				return "503"
+			}
+			return ""
+		})
+		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + proxy.Host + "/library/busybox:1.31\nRUN echo retried > /r\n"})
+		flags := append(sb.Registry.Flags(), "--insecure-registry="+proxy.Host)
+
+		repo := freshRepo(sb, "noretry")
+		failing(t, sb, 4, repo, []string{proxy.Host},
+			append([]string{"--context=" + ctx, "--destination=" + sb.Registry.Ref(repo+":1"), "--image-download-retry=0"}, flags...)...)
+
+		proxy.Requests.Store(0)
+		ref := sb.Registry.Ref(freshRepo(sb, "retry") + ":1")
+		r := sb.Kimia(append([]string{"--context=" + ctx, "--destination=" + ref, "--image-download-retry=5"}, flags...)...)
+		if r.Code != 0 {
+			t.Fatalf("--image-download-retry=5 did not get through %d failed requests:\n%s", proxy.Failed.Load(), r)
+		}
+		fileIs(t, Files(t, sb.Registry.Image(t, ref)), "r", "retried\n", 0, 0, 0)
+	})
+}
+
+func TestSSHAgentForwarding(t *testing.T) {
+	Run(t, func(t *testing.T, sb *Sandbox) {
+		sb.Require(engine.FeatureSSH)
+		agent, err := exec.LookPath("ssh-agent")
+		if err != nil {
+			t.Fatalf("ssh-agent is missing (Debian package openssh-client): %v", err)
+		}
+		sock := sb.Join("agent.sock")
+		cmd := exec.Command(agent, "-D", "-a", sock)
+		if sb.UID != 0 {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(sb.UID), Gid: uint32(sb.GID)}}
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		for i := 0; i < 100; i++ {
+			if _, err := os.Stat(sock); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + sb.Busybox() + "\n" +
+			"RUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo agent > /ssh-ok\n"})
+		_, ref, _ := buildAndPush(t, sb, "ssh", ctx, "--ssh=default="+sock)
+		files := Files(t, sb.Registry.Image(t, ref))
+		fileIs(t, files, "ssh-ok", "agent\n", 0, 0, 0)
+	})
 }
