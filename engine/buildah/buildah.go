@@ -73,6 +73,9 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDockerfile(req); err != nil {
+		return nil, err
+	}
 	mapping, err := currentMapping()
 	if err != nil {
 		return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("reading the user namespace's id mappings: %w", err))
@@ -201,7 +204,8 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		platforms = []engine.Platform{engine.HostPlatform()}
 	}
 	var descs []ocispec.Descriptor
-	for _, p := range platforms {
+	var bases []engine.BaseImage
+	for i, p := range platforms {
 		if len(platforms) > 1 {
 			prog.setPlatform("[" + p.String() + "] ")
 		}
@@ -216,6 +220,9 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		id, _, err := imagebuildah.BuildDockerfiles(ctx, store, bo, req.Dockerfile)
 		if err != nil {
 			return nil, classify(ctx, err, req, p, foreign)
+		}
+		if i == 0 {
+			bases = baseImages(store, req, p)
 		}
 		d, err := exp.export(ctx, id, p)
 		if err != nil {
@@ -247,6 +254,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		StorageDriver: store.Name,
 		Rootless:      mapping.Rootless,
 		Cache:         stats,
+		BaseImages:    bases,
 	}, nil
 }
 

@@ -22,33 +22,91 @@ import (
 // building at STEP "RUN false": ...
 var stepRE = regexp.MustCompile(`building at STEP "((?:[^"\\]|\\.)*)"`)
 
+// stepDump is the Go dump of an imagebuilder step some Buildah errors
+// end with.
+var stepDump = regexp.MustCompile(`\s*&imagebuilder\.Step\{.*$`)
+
+// pullRef finds the image of a failed pull in containers/image's errors.
+var pullRef = regexp.MustCompile(`docker://([^\s:"/]+(?::\d+)?)/([^\s:"@]+)[:@]?`)
+
 // classify gives a Buildah error its kind and names what failed: the
-// Dockerfile line of a failing step, the registry of a failing pull.
+// Dockerfile line of a failing step, the registry of a failing pull. The
+// result carries Buildah's message, not its error chain: a failed RUN's
+// chain holds the step's *exec.ExitError, whose exit code must not
+// become kimia's.
 func classify(ctx context.Context, err error, req *engine.Request, plat engine.Platform, foreign bool) error {
 	if err == nil {
 		return nil
 	}
 	if ctx.Err() != nil {
-		return engine.Wrap(engine.KindCanceled, err)
+		return engine.Errorf(engine.KindCanceled, "building: %v", context.Cause(ctx))
 	}
-	msg := err.Error()
+	msg := stepDump.ReplaceAllString(err.Error(), "")
 	where := ""
 	if m := stepRE.FindStringSubmatch(msg); m != nil {
 		if line := instructionLine(req.Dockerfile, m[1]); line > 0 {
 			where = fmt.Sprintf("%s:%d: ", dockerfileName(req), line)
 		}
 	}
-	switch {
-	case foreign && (errors.Is(err, syscall.ENOEXEC) || strings.Contains(msg, "exec format error")):
-		return missingEmulator(plat, err)
-	case isAuthError(err):
-		return engine.Wrap(engine.KindAuth, fmt.Errorf("%s%w (check the credentials in %s)", where, err, credentialsSource(req)))
-	case isRegistryError(err):
-		return engine.Wrap(engine.KindRegistry, fmt.Errorf("%s%w", where, err))
-	case strings.Contains(msg, "was not found in the provided Dockerfile") || strings.Contains(msg, "the target") && strings.Contains(msg, "not found"):
-		return engine.Errorf(engine.KindUsage, "--target=%s: no such stage in %s: %v", req.Target, dockerfileName(req), err)
+	host := ""
+	if m := pullRef.FindStringSubmatch(msg); m != nil {
+		host = m[1]
 	}
-	return engine.Wrap(engine.KindBuild, fmt.Errorf("%s%w", where, err))
+	switch {
+	case foreign && !hasEmulator(plat) && (strings.Contains(msg, `building at STEP "RUN`) || errors.Is(err, syscall.ENOEXEC) || strings.Contains(msg, "exec format error")):
+		// Without a handler the chroot runtime reports only a failed
+		// exec, so any failed RUN of a foreign platform means this.
+		return fmt.Errorf("%s%w", where, engine.MissingEmulatorError(plat))
+	case isAuthError(err):
+		return engine.Errorf(engine.KindAuth, "%sregistry %s refused the credentials for pulling (check %s): %s", where, orUnknown(host), credentialsSource(req), msg)
+	case isRegistryError(err):
+		switch {
+		case strings.Contains(msg, "manifest unknown") || strings.Contains(msg, "name unknown") || strings.Contains(msg, "not found"):
+			return engine.Errorf(engine.KindRegistry, "%simage does not exist in registry %s: %s", where, orUnknown(host), msg)
+		case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
+			return engine.Errorf(engine.KindRegistry, "%sregistry %s speaks plain HTTP: allow it with --insecure-registry=%s (or --insecure-pull): %s", where, host, host, msg)
+		case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:"):
+			return engine.Errorf(engine.KindRegistry, "%sregistry %s: TLS failed; give its CA with --registry-certificate=%s=CA.pem, or --skip-tls-verify-registry=%s: %s", where, host, host, host, msg)
+		}
+		return engine.Errorf(engine.KindRegistry, "%sregistry %s: %s", where, orUnknown(host), msg)
+	case strings.Contains(msg, "was not found in the provided Dockerfile") || strings.Contains(msg, "the target") && strings.Contains(msg, "not found"):
+		return engine.Errorf(engine.KindUsage, "--target=%s: no such stage in %s: %s", req.Target, dockerfileName(req), msg)
+	}
+	return engine.Errorf(engine.KindBuild, "%s%s", where, msg)
+}
+
+func orUnknown(host string) string {
+	if host == "" {
+		return "(unknown)"
+	}
+	return host
+}
+
+// checkDockerfile rejects what Buildah's parser accepts and only fails
+// on when the step runs: unknown instructions. The error names the line,
+// before any image is pulled.
+func checkDockerfile(req *engine.Request) error {
+	f, err := os.Open(req.Dockerfile)
+	if err != nil {
+		return engine.Errorf(engine.KindContext, "reading the Dockerfile %q: %v", dockerfileName(req), err)
+	}
+	defer f.Close()
+	res, err := parser.Parse(f)
+	if err != nil {
+		return engine.Errorf(engine.KindBuild, "%s: parsing: %v", dockerfileName(req), err)
+	}
+	for _, n := range res.AST.Children {
+		if !knownInstructions[strings.ToLower(n.Value)] {
+			return engine.Errorf(engine.KindBuild, "%s:%d: unknown instruction: %s", dockerfileName(req), n.StartLine, strings.ToUpper(n.Value))
+		}
+	}
+	return nil
+}
+
+var knownInstructions = map[string]bool{
+	"from": true, "run": true, "cmd": true, "label": true, "maintainer": true, "expose": true,
+	"env": true, "add": true, "copy": true, "entrypoint": true, "volume": true, "user": true,
+	"workdir": true, "arg": true, "onbuild": true, "stopsignal": true, "healthcheck": true, "shell": true,
 }
 
 func dockerfileName(req *engine.Request) string {

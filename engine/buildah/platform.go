@@ -33,12 +33,3 @@ func hasEmulator(p engine.Platform) bool {
 	b, err := os.ReadFile("/proc/sys/fs/binfmt_misc/qemu-" + name)
 	return err == nil && len(b) >= 7 && string(b[:7]) == "enabled"
 }
-
-// missingEmulator is the error for a foreign RUN step without a QEMU
-// handler; kimia says the same.
-func missingEmulator(p engine.Platform, err error) error {
-	return engine.Errorf(engine.KindEnvironment,
-		"running a %s step on this %s machine needs a QEMU binfmt_misc handler for %s, and none is registered: "+
-			"install qemu-user-static and binfmt-support, then mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc && update-binfmts --enable (hack/install-deps.sh does this): %v",
-		p, engine.HostPlatform(), p.Architecture, err)
-}

@@ -45,6 +45,7 @@ func (p *progress) setPlatform(prefix string) {
 	defer p.mu.Unlock()
 	p.flushLocked()
 	p.prefix = prefix
+	p.stages = 0
 }
 
 // log is Buildah's step log (BuildOptions.Log): "FROM busybox",

@@ -98,6 +98,15 @@ func registriesConf(rc *engine.RegistryConfig, cacheRepo string) ([]byte, error)
 			entry(h).Insecure = true
 		}
 	}
+	// Registries on the loopback interface may speak plain HTTP, as
+	// Docker, BuildKit (containerd's resolver) and Kaniko
+	// (go-containerregistry) allow without a flag. containers/image
+	// matches "127.0.0.1" for any port of that host.
+	for _, h := range loopbackPrefixes {
+		if _, ok := entries[h]; !ok {
+			entry(h).Insecure = true
+		}
+	}
 	// Mirrors: --registry-mirror for Docker Hub, --registry-map for any
 	// registry. Both are pull-only, as in Kaniko.
 	sources := map[string]bool{engine.DockerHub: true}
@@ -142,6 +151,9 @@ func registriesConf(rc *engine.RegistryConfig, cacheRepo string) ([]byte, error)
 	}
 	return b.Bytes(), nil
 }
+
+// loopbackPrefixes are registries.conf prefixes of loopback registries.
+var loopbackPrefixes = []string{"localhost", "127.0.0.1", "[::1]"}
 
 // policyJSON accepts every image: kimia verifies nothing on pull, as
 // Kaniko and BuildKit do; signing is a separate, explicit step.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -21,7 +22,7 @@ func TestRegistriesConf(t *testing.T) {
 		want      []tomlRegistry
 	}{
 		{
-			name: "nothing configured writes only the search registry",
+			name: "nothing configured writes the search registry and plain HTTP for loopback registries",
 		},
 		{
 			name: "insecure and skip-verify registries are insecure, a CA alone is not",
@@ -87,8 +88,13 @@ func TestRegistriesConf(t *testing.T) {
 			if !reflect.DeepEqual(got.UnqualifiedSearchRegistries, []string{"docker.io"}) {
 				t.Errorf("search registries = %v", got.UnqualifiedSearchRegistries)
 			}
-			if !reflect.DeepEqual(got.Registries, tc.want) && !(len(got.Registries) == 0 && len(tc.want) == 0) {
-				t.Errorf("registries:\n got  %+v\n want %+v\n%s", got.Registries, tc.want, b)
+			want := tc.want
+			for _, h := range []string{"127.0.0.1", "[::1]", "localhost"} {
+				want = append(want, tomlRegistry{Prefix: h, Location: h, Insecure: true})
+			}
+			sort.Slice(want, func(i, j int) bool { return want[i].Prefix < want[j].Prefix })
+			if !reflect.DeepEqual(got.Registries, want) {
+				t.Errorf("registries:\n got  %+v\n want %+v\n%s", got.Registries, want, b)
 			}
 			// containers/image must accept what was written.
 			path := filepath.Join(t.TempDir(), "registries.conf")

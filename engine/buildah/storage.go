@@ -104,11 +104,21 @@ func openOverlay(req *engine.Request, work string, log *slog.Logger) (*openedSto
 	return s, nil
 }
 
+// overlayMountOpts are the overlay mount options kimia-bud uses; the
+// naive-diff record below is keyed by them.
+const overlayMountOpts = "nodev"
+
 func tryStore(req *engine.Request, work, driver string, opts []string) (*openedStore, error) {
 	dirs := storeLocation(req.Cache, work, driver)
 	for _, d := range []string{dirs.GraphRoot, dirs.RunRoot} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("creating the store directory %q: %w", d, err))
+		}
+	}
+	if driver == driverOverlay {
+		opts = append(opts, "overlay.mountopt="+overlayMountOpts)
+		if err := forceNaiveDiff(dirs.RunRoot); err != nil {
+			return nil, engine.Wrap(engine.KindEnvironment, err)
 		}
 	}
 	so := storage.StoreOptions{
@@ -131,6 +141,25 @@ func tryStore(req *engine.Request, work, driver string, opts []string) (*openedS
 		name = engine.StorageOverlay
 	}
 	return &openedStore{Store: st, Dirs: dirs, Driver: driver, Name: name}, nil
+}
+
+// forceNaiveDiff makes the overlay driver compute layer diffs the way vfs
+// does, by comparing the layer with its parent, instead of taking the
+// upper directory as it is. The upper directory also holds files that a
+// step only touched without changing (chown to the same owner, say), so
+// the two drivers would give different layers, and different digests,
+// for the same build; BuildKit's differs skip such files too. The
+// driver reads its decision from this record in the run root (written
+// by containers/storage itself after its own probe), so it is written
+// before the store opens.
+func forceNaiveDiff(runRoot string) error {
+	dir := filepath.Join(runRoot, driverOverlay)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("native-diff(%s)", overlayMountOpts)
+	os.Remove(filepath.Join(dir, name+"-true"))
+	return os.WriteFile(filepath.Join(dir, name+"-false"), []byte("kimia-bud: naive diff, so that layers do not depend on the storage driver"), 0o600)
 }
 
 // close unmounts every layer and shuts the store down; a temporary store
