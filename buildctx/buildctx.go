@@ -104,17 +104,17 @@ func Prepare(ctx context.Context, src engine.Source, log *slog.Logger) (*Prepare
 	return p, nil
 }
 
-func (p *Prepared) prepareDir(context, loc string) error {
+func (p *Prepared) prepareDir(arg, loc string) error {
 	abs, err := filepath.Abs(loc)
 	if err != nil {
-		return engine.Errorf(engine.KindContext, "context %q: %v", context, err)
+		return engine.Errorf(engine.KindContext, "context %q: %v", arg, err)
 	}
 	fi, err := os.Stat(abs)
 	if err != nil {
-		return engine.Errorf(engine.KindContext, "context %q: %v", context, unwrap(err))
+		return engine.Errorf(engine.KindContext, "context %q: %v", arg, unwrap(err))
 	}
 	if !fi.IsDir() {
-		return engine.Errorf(engine.KindContext, "context %q is not a directory (for a tarball write tar://%s)", context, loc)
+		return engine.Errorf(engine.KindContext, "context %q is not a directory (for a tarball write tar://%s)", arg, loc)
 	}
 	p.Root = abs
 	return nil

@@ -346,8 +346,7 @@ func (f *fetcher) fetchRef(ctx context.Context, ref string) (string, error) {
 }
 
 // fetchShallowFirst fetches refspec at depth one, and again with full
-// history if the server refuses shallow fetches (dumb http, or a server
-// that does not serve unadvertised commits).
+// history if the server cannot fetch shallow (git's dumb HTTP protocol).
 func (f *fetcher) fetchShallowFirst(ctx context.Context, refspec string) error {
 	_, err := f.g.run(ctx, "fetch", "--quiet", "--no-tags", "--no-recurse-submodules", "--depth=1", "origin", "--", refspec)
 	if err == nil || ctx.Err() != nil {
