@@ -214,10 +214,15 @@ func registrySections(rc *engine.RegistryConfig, pullHosts, pushHosts []string) 
 			}
 		}
 		var mirrors []string
-		if u.pull {
+		if u.pull && !rc.SkipDefaultRegistryFallback {
 			for _, m := range rc.MirrorsFor(h) {
 				mirrors = append(mirrors, mirrorSpec(m))
 			}
+		}
+		if rc.SkipDefaultRegistryFallback {
+			// Pulls go to the first mirror (noFallbackPolicy), which
+			// falls back to the other mirrors only.
+			mirrors = append(mirrors, fallbackMirrors(rc, h)...)
 		}
 		if !plain && !skip && len(cas) == 0 && len(certs) == 0 && len(mirrors) == 0 {
 			continue
@@ -229,9 +234,10 @@ func registrySections(rc *engine.RegistryConfig, pullHosts, pushHosts []string) 
 			// for the shared push: HTTPS first, then HTTP. buildkitd
 			// falls back only with both settings.
 			s.PlainHTTP, s.Insecure = ptr(true), ptr(true)
-		default:
-			// Said explicitly: buildkitd otherwise speaks plain HTTP to
-			// every loopback address, TLS registries on 127.0.0.x too.
+		case skip || len(cas) > 0 || len(certs) > 0:
+			// TLS settings mean TLS, said explicitly: buildkitd otherwise
+			// speaks plain HTTP to every loopback address, TLS
+			// registries on 127.0.0.x too.
 			s.PlainHTTP = ptr(false)
 			if skip {
 				s.Insecure = ptr(true)
@@ -255,6 +261,32 @@ func registrySections(rc *engine.RegistryConfig, pullHosts, pushHosts []string) 
 	}
 	if len(out) == 0 {
 		return nil
+	}
+	return out
+}
+
+// fallbackMirrors are the mirrors tried for host when it is itself the
+// first mirror of a registry and --skip-default-registry-fallback is set.
+func fallbackMirrors(rc *engine.RegistryConfig, host string) []string {
+	var out []string
+	for _, from := range append([]string{engine.DockerHub}, mapSources(rc)...) {
+		ms := rc.MirrorsFor(from)
+		if len(ms) < 2 || engine.CanonicalHost(engine.MirrorHost(ms[0])) != host {
+			continue
+		}
+		for _, m := range ms[1:] {
+			if spec := mirrorSpec(m); !slices.Contains(out, spec) {
+				out = append(out, spec)
+			}
+		}
+	}
+	return out
+}
+
+func mapSources(rc *engine.RegistryConfig) []string {
+	var out []string
+	for _, m := range rc.Maps {
+		out = append(out, m.From)
 	}
 	return out
 }

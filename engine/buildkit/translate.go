@@ -9,6 +9,7 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/client"
+	spb "github.com/moby/buildkit/sourcepolicy/pb"
 
 	"github.com/rapidfort/kimia/engine"
 )
@@ -124,7 +125,36 @@ func translate(req *engine.Request, df dockerfileInfo, rootless bool) (*plan, er
 		}
 	}
 	p.Daemon = newDaemonConfig(req, rootless, pullHosts, pushHosts)
+	p.Solve.SourcePolicy = noFallbackPolicy(&req.Registry, pullHosts)
 	return p, nil
+}
+
+// noFallbackPolicy implements --skip-default-registry-fallback. buildkitd
+// always falls back from a registry's mirrors to the registry itself, so
+// instead every image of a mirrored registry is rewritten to its first
+// mirror, through a source policy; the other mirrors stay that mirror's
+// mirrors (see registrySections), and the original registry is never
+// asked.
+func noFallbackPolicy(rc *engine.RegistryConfig, pullHosts []string) *spb.Policy {
+	if !rc.SkipDefaultRegistryFallback {
+		return nil
+	}
+	var rules []*spb.Rule
+	for _, h := range pullHosts {
+		mirrors := rc.MirrorsFor(h)
+		if len(mirrors) == 0 {
+			continue
+		}
+		rules = append(rules, &spb.Rule{
+			Action:   spb.PolicyAction_CONVERT,
+			Selector: &spb.Selector{Identifier: "docker-image://" + h + "/*", MatchType: spb.MatchType_WILDCARD},
+			Updates:  &spb.Update{Identifier: "docker-image://" + mirrorSpec(mirrors[0]) + "/${1}"},
+		})
+	}
+	if len(rules) == 0 {
+		return nil
+	}
+	return &spb.Policy{Rules: rules}
 }
 
 // exportAttrs configures the OCI exporter: a layout directory (not a

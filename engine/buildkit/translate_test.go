@@ -248,7 +248,9 @@ func TestDaemonConfig(t *testing.T) {
 		},
 		{
 			name: "a CA for a loopback registry means TLS, not buildkitd's plain-HTTP default for loopback",
-			edit: func(r *engine.Request) { r.Registry.Certificates = []engine.HostFile{{Host: "127.0.0.2:5443", Path: "/ca.pem"}} },
+			edit: func(r *engine.Request) {
+				r.Registry.Certificates = []engine.HostFile{{Host: "127.0.0.2:5443", Path: "/ca.pem"}}
+			},
 			want: map[string]registrySection{"127.0.0.2:5443": {PlainHTTP: ptr(false), RootCAs: []string{"/ca.pem"}}},
 		},
 		{
@@ -264,7 +266,7 @@ func TestDaemonConfig(t *testing.T) {
 			edit: func(r *engine.Request) { r.Registry.Mirrors = []string{"mirror.example", "http://m2:5000/path"} },
 			pull: []string{"docker.io"},
 			want: map[string]registrySection{
-				"docker.io": {Mirrors: []string{"mirror.example", "m2:5000/path"}, PlainHTTP: ptr(false)},
+				"docker.io": {Mirrors: []string{"mirror.example", "m2:5000/path"}},
 				"m2:5000":   {PlainHTTP: ptr(true), Insecure: ptr(true)},
 			},
 		},
@@ -275,7 +277,7 @@ func TestDaemonConfig(t *testing.T) {
 				r.Registry.InsecureRegistries = []string{"local:5000"}
 			},
 			want: map[string]registrySection{
-				"quay.io":    {Mirrors: []string{"local:5000"}, PlainHTTP: ptr(false)},
+				"quay.io":    {Mirrors: []string{"local:5000"}},
 				"local:5000": {PlainHTTP: ptr(true), Insecure: ptr(true)},
 			},
 		},
@@ -422,5 +424,35 @@ func TestIsStep(t *testing.T) {
 		if got := isStep(name); got != want {
 			t.Errorf("isStep(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+func TestSkipDefaultRegistryFallback(t *testing.T) {
+	req := baseRequest()
+	req.Registry.Mirrors = []string{"m1:5000", "m2:5000/hub"}
+	req.Registry.SkipDefaultRegistryFallback = true
+	p, err := translate(req, dockerfileInfo{Parsed: true, Images: []string{"busybox:1.36", "other.example/x:1"}, Stages: []string{""}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := p.Solve.SourcePolicy
+	if pol == nil || len(pol.Rules) != 1 {
+		t.Fatalf("source policy = %v, want one rule for Docker Hub", pol)
+	}
+	r := pol.Rules[0]
+	if r.Selector.Identifier != "docker-image://docker.io/*" || r.Updates.Identifier != "docker-image://m1:5000/${1}" {
+		t.Errorf("rule %v, want docker.io rewritten to the first mirror", r)
+	}
+	if s, ok := p.Daemon.Registry["docker.io"]; ok && len(s.Mirrors) > 0 {
+		t.Errorf("docker.io keeps mirrors %v; nothing may fall back to it", s.Mirrors)
+	}
+	if got := p.Daemon.Registry["m1:5000"].Mirrors; !reflect.DeepEqual(got, []string{"m2:5000/hub"}) {
+		t.Errorf("m1:5000 mirrors = %v, want the other mirror", got)
+	}
+
+	req.Registry.SkipDefaultRegistryFallback = false
+	p, _ = translate(req, dockerfileInfo{Parsed: true, Images: []string{"busybox:1.36"}}, false)
+	if p.Solve.SourcePolicy != nil {
+		t.Errorf("a source policy without --skip-default-registry-fallback")
 	}
 }

@@ -360,6 +360,16 @@ func TestRegistryMirrorAndMap(t *testing.T) {
 			_, ref, _ := buildAndPush(t, sb, "mirror", ctx, "--registry-mirror="+sb.Registry.Host)
 			fileIs(t, Files(t, sb.Registry.Image(t, ref)), "m", "mirrored\n", 0, 0, 0)
 		})
+		t.Run("--skip-default-registry-fallback uses the mirrors only", func(t *testing.T) {
+			ctx := sb.Context(map[string]string{"Dockerfile": "FROM busybox:1.36\nRUN echo second > /m\n"})
+			// The first mirror is down; the second serves.
+			_, ref, _ := buildAndPush(t, sb, "nofallback", ctx, "--registry-mirror=127.0.0.1:1", "--registry-mirror="+sb.Registry.Host, "--skip-default-registry-fallback")
+			fileIs(t, Files(t, sb.Registry.Image(t, ref)), "m", "second\n", 0, 0, 0)
+			// Only a mirror that is down: the error names it, not Docker Hub.
+			repo := freshRepo(sb, "nofallbackdown")
+			failing(t, sb, 4, repo, []string{"127.0.0.1:1"}, append([]string{"--context=" + ctx, "--destination=" + sb.Registry.Ref(repo+":1"),
+				"--registry-mirror=127.0.0.1:1", "--skip-default-registry-fallback"}, sb.Registry.Flags()...)...)
+		})
 		t.Run("--registry-map redirects another registry", func(t *testing.T) {
 			ctx := sb.Context(map[string]string{"Dockerfile": "FROM quay.example.invalid/library/busybox:latest\nRUN echo mapped > /m\n"})
 			_, ref, _ := buildAndPush(t, sb, "regmap", ctx, "--registry-map=quay.example.invalid="+sb.Registry.Host)
