@@ -126,6 +126,9 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		if err == nil {
 			break
 		}
+		if d.hasExited() && ctx.Err() == nil {
+			return nil, engine.Errorf(engine.KindEnvironment, "buildkitd exited during the build (%v): %v%s", d.waitErr, err, d.tail())
+		}
 		if ctx.Err() != nil || attempt >= req.ImageDownloadRetry || !transientPull(err) {
 			return nil, classify(ctx, err, req, out.failedLog)
 		}

@@ -237,6 +237,16 @@ func (d *daemon) tail() string {
 	return "\nbuildkitd log (last lines):\n  " + strings.Join(lines, "\n  ")
 }
 
+// hasExited reports whether the daemon process has ended.
+func (d *daemon) hasExited() bool {
+	select {
+	case <-d.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // stop ends the daemon: SIGTERM, a grace period, then SIGKILL to its
 // whole process group. It is safe to call more than once.
 func (d *daemon) stop() error {
