@@ -76,6 +76,7 @@ func startDaemon(spec daemonSpec) (*daemon, error) {
 		return nil, engine.Errorf(engine.KindEnvironment, "writing %q: %w", cfgPath, err)
 	}
 	args := []string{"--config", cfgPath, "--root", spec.Root, "--addr", "unix://" + d.sock}
+	args = append(args, processSandboxArgs(spec.Rootless)...)
 	if spec.Debug {
 		args = append(args, "--debug")
 	}
