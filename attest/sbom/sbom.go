@@ -11,7 +11,7 @@ import (
 )
 
 // Available reports whether this binary can make SBOMs: builds with the
-// nosbom tag leave syft (about 68 MB) out.
+// nosbom tag leave syft (about 60 MB) out.
 const Available = available
 
 // Formats of Options.Format.
