@@ -322,6 +322,34 @@ func TestAttestTwoPlatforms(t *testing.T) {
 	})
 }
 
+func TestDockerStyleAttestFlags(t *testing.T) {
+	Run(t, func(t *testing.T, sb *Sandbox) {
+		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + sb.Busybox() + "\nCOPY a.txt /a.txt\n", "a.txt": "a\n"})
+		dest := sb.Registry.Ref("attest/docker-style-" + sb.Name + ":v1")
+		sb.MustKimia(append([]string{"--context", ctx, "--destination", dest, "--platform", "linux/amd64",
+			"--attest", "type=sbom,format=cyclonedx-json", "--attest", "type=provenance,mode=min,builder-id=https://ci.example/builders/kimia",
+			"--build-arg", "FLAVOUR=vanilla-e2e"}, sb.Registry.Flags()...)...)
+		idx := sb.Registry.Index(t, dest)
+		img := platformDigests(t, idx)["linux/amd64"]
+		atts := attestationsOf(t, idx)[img.String()]
+		bom, prov := atts["https://cyclonedx.org/bom"], atts[predicateProvenance]
+		if bom == nil || prov == nil || atts[predicateSPDX] != nil {
+			t.Fatalf("attestations %v: want a CycloneDX SBOM and provenance", atts)
+		}
+		if bom["predicate"].(map[string]any)["bomFormat"] != "CycloneDX" {
+			t.Errorf("SBOM predicate is not CycloneDX")
+		}
+		s := mustJSON(prov)
+		if !strings.Contains(s, `"id":"https://ci.example/builders/kimia"`) {
+			t.Errorf("provenance does not name the builder id: %s", s)
+		}
+		// min mode: the build-arg's name, not its value.
+		if !strings.Contains(s, `"name":"FLAVOUR"`) || strings.Contains(s, "vanilla-e2e") {
+			t.Errorf("min provenance and the build arg: %s", s)
+		}
+	})
+}
+
 func TestReproducibleImageDigestUnchangedByAttestations(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
 		sb.Require(engine.FeatureReproducible)
