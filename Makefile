@@ -41,6 +41,8 @@ vet:
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/e2e)
+	# deploy/ is its own module (Kubernetes and Tekton API types).
+	cd deploy && $(GO) test -count=1 ./...
 
 e2e: build
 	KIMIA_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 60m ./test/e2e/ $(E2E_FLAGS)
