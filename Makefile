@@ -27,8 +27,11 @@ bin/buildkitd: FORCE
 	@dir=$$(hack/install-buildkit.sh) && mkdir -p bin && for f in buildkitd buildctl; do \
 		cmp -s "$$dir/$$f" bin/$$f || cp "$$dir/$$f" bin/$$f; done
 
+# kimia needs none of Buildah's tags; with containers_image_openpgp set,
+# syft's image library (stereoscope) would link containers/image and
+# containers/storage into the BuildKit binary.
 bin/kimia: FORCE
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/kimia
+	GOFLAGS= CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/kimia
 
 bin/kimia-bud: FORCE
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/kimia-bud
