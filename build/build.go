@@ -91,6 +91,13 @@ func Run(ctx context.Context, eng engine.Engine, req *engine.Request) (*Summary,
 	if err != nil {
 		return nil, canceled(ctx, engine.Wrap(engine.KindBuild, err))
 	}
+	if res.Cleanup != nil {
+		defer func() {
+			if err := res.Cleanup(); err != nil {
+				log.Warn("cleaning up after the engine", "error", err)
+			}
+		}()
+	}
 	buildTime := time.Since(buildStart)
 	img, err := output.ReadLayout(res.Layout)
 	if err != nil {

@@ -15,6 +15,12 @@ type Result struct {
 	Cache *CacheStats
 	// BaseImages are the images the build pulled, resolved to digests.
 	BaseImages []BaseImage
+	// Cleanup, when set, finishes work the engine left running once the
+	// layout was written (stopping a daemon, removing its temporary
+	// state), so that it overlaps the outputs. The caller must call it,
+	// once, before it returns; it waits for that work and reports its
+	// failure.
+	Cleanup func() error `json:"-"`
 }
 
 // CacheStats counts cacheable steps.

@@ -5,10 +5,12 @@ package buildkit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rapidfort/kimia/engine"
@@ -84,27 +86,44 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	if err != nil {
 		return nil, err
 	}
+	var d *daemon
+	// teardown stops the daemon and removes its temporary state. After a
+	// failure it runs before Build returns; after a success it runs in the
+	// background while the caller pushes, and Result.Cleanup waits for it.
+	teardown := func() error {
+		var errs []error
+		if d != nil {
+			t := time.Now()
+			if err := d.stop(); err != nil {
+				errs = append(errs, fmt.Errorf("stopping buildkitd: %w", err))
+			}
+			log.Debug("buildkitd stopped", "seconds", fmt.Sprintf("%.2f", time.Since(t).Seconds()))
+			d.copyDebugLog()
+		}
+		t := time.Now()
+		if err := st.close(); err != nil {
+			errs = append(errs, fmt.Errorf("cleaning up after buildkitd: %w", err))
+		}
+		log.Debug("removed the daemon's run and temporary state directories", "seconds", fmt.Sprintf("%.2f", time.Since(t).Seconds()))
+		return errors.Join(errs...)
+	}
+	handedOff := false
 	defer func() {
-		if cerr := st.close(); cerr != nil {
-			log.Warn("cleaning up after buildkitd", "error", cerr)
+		if !handedOff {
+			if err := teardown(); err != nil {
+				log.Warn(err.Error())
+			}
 		}
 	}()
+
 	start := time.Now()
-	d, err := startDaemon(daemonSpec{
+	d, err = startDaemon(daemonSpec{
 		Binary: bin, Root: st.Root, RunDir: st.RunDir, Config: cfg, Rootless: rootless,
 		Debug: log.Enabled(ctx, slog.LevelDebug), Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		stopStart := time.Now()
-		if serr := d.stop(); serr != nil {
-			log.Warn("stopping buildkitd", "error", serr)
-		}
-		log.Debug("buildkitd stopped", "seconds", fmt.Sprintf("%.2f", time.Since(stopStart).Seconds()))
-		d.copyDebugLog()
-	}()
 	c, workers, err := d.waitReady(ctx)
 	if err != nil {
 		return nil, err
@@ -120,7 +139,6 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 
 	var out *solved
 	solveStart := time.Now()
-	defer func() { log.Debug("solved", "seconds", fmt.Sprintf("%.2f", time.Since(solveStart).Seconds())) }()
 	for attempt := 0; ; attempt++ {
 		out, err = solve(ctx, c, p, att, req, df)
 		if err == nil {
@@ -140,15 +158,24 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		case <-time.After(wait):
 		}
 	}
+	log.Debug("solved", "seconds", fmt.Sprintf("%.2f", time.Since(solveStart).Seconds()))
 	if out.stats != nil && out.stats.Steps > 0 {
 		log.Info("cache", "steps", out.stats.Steps, "cached", out.stats.Cached)
 	}
+
+	// The layout is complete in req.OutputDir: the daemon is no longer
+	// needed, and removing a large temporary state can take seconds.
+	c.Close()
+	done := make(chan error, 1)
+	go func() { done <- teardown() }()
+	handedOff = true
 	return &engine.Result{
 		Layout:        req.OutputDir,
 		StorageDriver: facts.Driver,
 		Rootless:      rootless,
 		Cache:         out.stats,
 		BaseImages:    out.bases,
+		Cleanup:       sync.OnceValue(func() error { return <-done }),
 	}, nil
 }
 
