@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah/imagebuildah"
@@ -135,12 +136,16 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	}
 	log.Info("isolation for RUN: "+iso.Name, "reason", iso.Reason)
 
+	phase := newPhases(log)
 	store, err := openStore(req, work, log)
 	if err != nil {
 		return nil, err
 	}
+	phase.done("open store")
 	defer func() {
-		if cerr := store.close(); cerr != nil {
+		cerr := store.close()
+		phase.done("close store")
+		if cerr != nil {
 			err = errors.Join(err, engine.Wrap(engine.KindEnvironment, cerr))
 			if res != nil {
 				res = nil
@@ -221,6 +226,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		if err != nil {
 			return nil, classify(ctx, err, req, p, foreign)
 		}
+		phase.done("build " + p.String())
 		if i == 0 {
 			bases = baseImages(store, req, p)
 		}
@@ -232,6 +238,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 			return nil, engine.Wrap(engine.KindInternal, fmt.Errorf("exporting the %s image: %w", p, err))
 		}
 		descs = append(descs, d)
+		phase.done("export " + p.String())
 	}
 	top := descs[0]
 	if len(descs) > 1 {
@@ -256,6 +263,21 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		Cache:         stats,
 		BaseImages:    bases,
 	}, nil
+}
+
+// phases logs, at debug level, how long each part of a build took, so
+// that slow builds can be taken apart (bench/README.md does).
+type phases struct {
+	log  *slog.Logger
+	last time.Time
+}
+
+func newPhases(log *slog.Logger) *phases { return &phases{log: log, last: time.Now()} }
+
+func (p *phases) done(name string) {
+	now := time.Now()
+	p.log.Debug("phase", "phase", name, "seconds", fmt.Sprintf("%.3f", now.Sub(p.last).Seconds()))
+	p.last = now
 }
 
 // configureLogrus sends Buildah's own log (logrus) to the progress

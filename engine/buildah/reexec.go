@@ -2,12 +2,14 @@ package buildah
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"go.podman.io/buildah"
 	"go.podman.io/storage/pkg/unshare"
@@ -39,6 +41,9 @@ const exitEnvironment = 8
 func InitReexec() bool {
 	if buildah.InitReexec() {
 		return true
+	}
+	if len(os.Args) > 0 && os.Args[0] == "kimia-bud-userns-probe" {
+		os.Exit(0)
 	}
 	if noEngineWork(os.Args[1:]) {
 		return false
@@ -86,7 +91,33 @@ func rootlessPrerequisites() error {
 			return fmt.Errorf("%s is not on PATH: install the uidmap package (a rootless build maps the user's subordinate ids with it)", helper)
 		}
 	}
-	return nil
+	return canCreateUserNamespace()
+}
+
+// canCreateUserNamespace starts /bin/true in a new user namespace, the
+// way the re-exec will start kimia-bud, so that a refusal is explained
+// instead of ending in containers/storage's bare "operation not
+// permitted".
+func canCreateUserNamespace() error {
+	self, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	cmd := exec.Command(self)
+	cmd.Args = []string{"kimia-bud-userns-probe"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS}
+	err = cmd.Run()
+	if err == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return nil // it ran: the namespace was made
+	}
+	if b, rerr := os.ReadFile("/proc/sys/user/max_user_namespaces"); rerr == nil && strings.TrimSpace(string(b)) == "0" {
+		return fmt.Errorf("unprivileged user namespaces are disabled on this node (user.max_user_namespaces = 0): set it above 0 (sysctl -w user.max_user_namespaces=15000)")
+	}
+	return fmt.Errorf("creating a user namespace was refused (%v): the seccomp or AppArmor profile must allow unshare, mount and umount2 for a rootless build (in a pod: seccompProfile Localhost deploy/seccomp/<arch>/kimia.json, or Unconfined; see docs/security.md)", err)
 }
 
 // idMapping summarizes the user namespace the process runs in.
