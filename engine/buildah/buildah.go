@@ -141,6 +141,9 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	if err != nil {
 		return nil, err
 	}
+	if store.Dirs.Persistent {
+		pruneCache(store, req.Cache.TTL, log)
+	}
 	phase.done("open store")
 	defer func() {
 		cerr := store.close()
@@ -248,9 +251,6 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	}
 	if err := layout.finish(top); err != nil {
 		return nil, engine.Wrap(engine.KindEnvironment, err)
-	}
-	if store.Dirs.Persistent {
-		pruneCache(store, req.Cache.TTL, log)
 	}
 	stats := prog.stats()
 	if req.Cache.Enabled {

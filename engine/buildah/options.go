@@ -144,7 +144,6 @@ func translate(req *engine.Request, plat engine.Platform, env buildEnv, o engine
 		// A persistent store may hold an older copy of a base image:
 		// check the registry's digest, as BuildKit resolves tags.
 		opts.PullPolicy = define.PullIfNewer
-		opts.CacheTTL = req.Cache.TTL
 	}
 	if o.InheritLabels != nil {
 		opts.InheritLabels = types.NewOptionalBool(*o.InheritLabels)

@@ -248,9 +248,13 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// pruneCache deletes cached images (unnamed intermediate and final
-// images of earlier builds) older than ttl, so a --cache-dir does not
-// grow without bound. Images other builds still use keep their layers.
+// pruneCache deletes cached images (the unnamed step images of earlier
+// builds) whose newest layer was made longer than ttl ago, before the
+// build looks for cache hits: --cache-ttl, and a --cache-dir that does
+// not grow without bound. Age is taken from the store's own record of
+// when a layer was made: an image's created time may be
+// SOURCE_DATE_EPOCH, which is why Buildah's own CacheTTL is not used.
+// Layers that newer images build on stay.
 func pruneCache(s storage.Store, ttl time.Duration, log *slog.Logger) {
 	if ttl <= 0 {
 		return
@@ -263,7 +267,11 @@ func pruneCache(s storage.Store, ttl time.Duration, log *slog.Logger) {
 	cutoff := time.Now().Add(-ttl)
 	n := 0
 	for _, img := range images {
-		if len(img.Names) > 0 || img.Created.After(cutoff) {
+		if len(img.Names) > 0 || img.TopLayer == "" {
+			continue
+		}
+		l, err := s.Layer(img.TopLayer)
+		if err != nil || l.Created.After(cutoff) {
 			continue
 		}
 		if _, err := s.DeleteImage(img.ID, true); err == nil {
@@ -271,6 +279,6 @@ func pruneCache(s storage.Store, ttl time.Duration, log *slog.Logger) {
 		}
 	}
 	if n > 0 {
-		log.Info("cache: removed images older than --cache-ttl", "images", n, "ttl", ttl.String())
+		log.Info("cache: removed entries older than --cache-ttl", "images", n, "ttl", ttl.String())
 	}
 }
