@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -52,8 +51,9 @@ func (e *Engine) Info(ctx context.Context) (engine.Info, error) {
 }
 
 // Build implements engine.Engine: it starts buildkitd, solves the
-// Dockerfile into an OCI layout in req.OutputDir and stops the daemon,
-// whatever happened.
+// Dockerfile into an OCI layout in req.OutputDir and stops the daemon:
+// before returning after a failure, in the background after a success
+// (Result.Cleanup waits for it).
 func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Result, err error) {
 	log := req.Log
 	if log == nil {
@@ -185,12 +185,4 @@ func targetPlatform(req *engine.Request) engine.Platform {
 		return req.Platforms[0]
 	}
 	return engine.HostPlatform()
-}
-
-func platformNames(ps []engine.Platform) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ", ")
 }
