@@ -2,7 +2,6 @@ package buildah
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"go.podman.io/buildah"
 	"go.podman.io/storage/pkg/unshare"
 	"golang.org/x/sys/unix"
@@ -42,7 +42,7 @@ func InitReexec() bool {
 	if buildah.InitReexec() {
 		return true
 	}
-	if len(os.Args) > 0 && os.Args[0] == "kimia-bud-userns-probe" {
+	if len(os.Args) > 0 && os.Args[0] == userNSProbe {
 		os.Exit(0)
 	}
 	if noEngineWork(os.Args[1:]) {
@@ -94,31 +94,35 @@ func rootlessPrerequisites() error {
 	return canCreateUserNamespace()
 }
 
-// canCreateUserNamespace starts /bin/true in a new user namespace, the
-// way the re-exec will start kimia-bud, so that a refusal is explained
-// instead of ending in containers/storage's bare "operation not
-// permitted".
+// canCreateUserNamespace re-executes kimia-bud into a new user namespace
+// with containers/storage's own machinery (unshare(2) before the Go
+// runtime starts, the same syscalls as the real re-exec), so that a
+// refusal is explained instead of ending in a bare exit status 1.
 func canCreateUserNamespace() error {
-	self, err := os.Executable()
-	if err != nil {
-		return nil
-	}
-	cmd := exec.Command(self)
-	cmd.Args = []string{"kimia-bud-userns-probe"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS}
-	err = cmd.Run()
+	cmd := unshare.Command(userNSProbe)
+	cmd.UnshareFlags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS
+	// The caller's own ids, which need no helper: only whether the
+	// namespace can be made is in question here.
+	cmd.UidMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}}
+	cmd.GidMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Getegid()), Size: 1}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
 	if err == nil {
 		return nil
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return nil // it ran: the namespace was made
 	}
 	if b, rerr := os.ReadFile("/proc/sys/user/max_user_namespaces"); rerr == nil && strings.TrimSpace(string(b)) == "0" {
 		return fmt.Errorf("unprivileged user namespaces are disabled on this node (user.max_user_namespaces = 0): set it above 0 (sysctl -w user.max_user_namespaces=15000)")
 	}
-	return fmt.Errorf("creating a user namespace was refused (%v): the seccomp or AppArmor profile must allow unshare, mount and umount2 for a rootless build (in a pod: seccompProfile Localhost deploy/seccomp/<arch>/kimia.json, or Unconfined; see docs/security.md)", err)
+	why := strings.TrimSpace(stderr.String())
+	if why == "" {
+		why = err.Error()
+	}
+	return fmt.Errorf("creating a user namespace was refused (%s): the seccomp or AppArmor profile must allow unshare, mount and umount2 for a rootless build (in a pod: seccompProfile Localhost deploy/seccomp/<arch>/kimia.json, or Unconfined; see docs/security.md)", why)
 }
+
+// userNSProbe is the name the probe runs kimia-bud under.
+const userNSProbe = "kimia-bud-userns-probe"
 
 // idMapping summarizes the user namespace the process runs in.
 type idMapping struct {
