@@ -118,6 +118,11 @@ func TestJobsSecurityContext(t *testing.T) {
 		if sc.Privileged != nil && *sc.Privileged {
 			t.Errorf("%s: privileged", f)
 		}
+		for _, p := range []*corev1.SeccompProfile{sc.SeccompProfile, spec.SecurityContext.SeccompProfile} {
+			if p == nil || p.Type != corev1.SeccompProfileTypeLocalhost || p.LocalhostProfile == nil || *p.LocalhostProfile != "kimia.json" {
+				t.Errorf("%s: seccomp %+v, want Localhost kimia.json", f, p)
+			}
+		}
 		if spec.HostUsers != nil && !*spec.HostUsers {
 			// The user-namespace variant: root of the pod's namespace.
 			if got := capNames(sc.Capabilities.Add); got != "SYS_ADMIN" {
@@ -130,11 +135,6 @@ func TestJobsSecurityContext(t *testing.T) {
 		}
 		if spec.SecurityContext.RunAsUser == nil || *spec.SecurityContext.RunAsUser != 1000 || spec.SecurityContext.RunAsNonRoot == nil || !*spec.SecurityContext.RunAsNonRoot {
 			t.Errorf("%s: want runAsNonRoot and runAsUser 1000", f)
-		}
-		for _, p := range []*corev1.SeccompProfile{sc.SeccompProfile, spec.SecurityContext.SeccompProfile} {
-			if p == nil || p.Type != corev1.SeccompProfileTypeLocalhost || p.LocalhostProfile == nil || *p.LocalhostProfile != "kimia.json" {
-				t.Errorf("%s: seccomp %+v, want Localhost kimia.json", f, p)
-			}
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -100,6 +101,17 @@ func buildKimiaImage(t *testing.T, sb *Sandbox, name string) *builtImage {
 	cacheDir := filepath.Join(env.CacheDir, "e2e", "image-build", sb.Name)
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	// One engine state per cache dir: when another test process holds
+	// it, build cold in a private one rather than fail on its lock.
+	if lock, err := os.OpenFile(cacheDir+".lock", os.O_CREATE|os.O_RDWR, 0o644); err == nil {
+		if syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			lock.Close()
+			cacheDir = sb.Join("image-cache-" + name)
+			os.MkdirAll(cacheDir, 0o755)
+		} else {
+			t.Cleanup(func() { lock.Close() })
+		}
 	}
 	sb.chown(cacheDir)
 	repo := freshRepo(sb, "image-"+name)

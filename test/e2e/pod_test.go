@@ -6,9 +6,11 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -174,7 +176,15 @@ func TestPodSeccomp(t *testing.T) {
 			if r.Code == 0 {
 				t.Fatalf("the build passed under RuntimeDefault; kimia.json would not be needed:\n%s", r)
 			}
-			t.Logf("under RuntimeDefault: exit %d:\n%s", r.Code, lastLines(r.Stderr, 6))
+			t.Logf("under RuntimeDefault: exit %d:\n%s", r.Code, podTail(r.Stderr, 6))
+			// kimia says what to change; kimia-bud's Buildah re-exec
+			// reports only unshare(CLONE_NEWUSER) (docs/security.md).
+			if sb.Binary == "kimia" && (r.Code != 8 || !strings.Contains(r.Stderr, "seccomp")) {
+				t.Errorf("exit %d, want 8 (environment) with a message naming seccomp:\n%s", r.Code, r.Stderr)
+			}
+			if sb.Binary == "kimia-bud" && !strings.Contains(r.Stderr, "unshare(CLONE_NEWUSER)") {
+				t.Errorf("the failure does not name unshare(CLONE_NEWUSER):\n%s", r.Stderr)
+			}
 			nothingPushed(t, sb, ref)
 		})
 		t.Run("Unconfined builds", func(t *testing.T) {
@@ -184,6 +194,15 @@ func TestPodSeccomp(t *testing.T) {
 			}
 			checkRootlessImage(t, sb, ref)
 		})
+		// The shipped profile is what the generator writes from
+		// containerd's code, with exactly these additions.
+		gen, err := exec.Command("go", "run", filepath.Join(env.RepoRoot, "hack", "gen-seccomp"), "-extra="+strings.Join(seccompExtra, ",")).Output()
+		if err != nil {
+			t.Fatalf("hack/gen-seccomp: %v", err)
+		}
+		if shipped, _ := os.ReadFile(filepath.Join(env.RepoRoot, "deploy", "seccomp", goarch(), "kimia.json")); !bytes.Equal(shipped, gen) {
+			t.Errorf("deploy/seccomp/%s/kimia.json differs from `go run ./hack/gen-seccomp -extra=%s`: regenerate it", goarch(), strings.Join(seccompExtra, ","))
+		}
 		// kimia.json is as narrow as it can be: without any one of its
 		// additions, a build fails.
 		dir := t.TempDir()
@@ -208,7 +227,7 @@ func TestPodSeccomp(t *testing.T) {
 				needed[call] = true
 				nothingPushed(t, sb, ref)
 			}
-			t.Logf("kimia.json without %s: exit %d %s", call, r.Code, lastLines(r.Stderr, 2))
+			t.Logf("kimia.json without %s: exit %d %s", call, r.Code, podTail(r.Stderr, 2))
 		}
 		var got []string
 		for _, c := range seccompExtra {
@@ -233,7 +252,7 @@ var seccompNeeds = map[string][]string{
 	"kimia-bud": {"unshare", "mount", "umount2", "chroot"},
 }
 
-func lastLines(s string, n int) string {
+func podTail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
@@ -266,5 +285,90 @@ func TestPodUserNamespace(t *testing.T) {
 			t.Fatalf("the user-namespace pod failed:\n%s", r)
 		}
 		checkRootlessImage(t, sb, ref)
+
+		// Why the manifest adds SYS_ADMIN and uses kimia.json.
+		t.Run("without SYS_ADMIN", func(t *testing.T) {
+			r, ref := jobCase(t, sb, "deploy/job-userns.yaml", b, func(p *simPod) {
+				p.Container.SecurityContext.Capabilities = nil
+			})
+			t.Logf("exit %d: %s", r.Code, podTail(r.Stderr, 2))
+			switch sb.Binary {
+			case "kimia":
+				// buildkitd runs as root in a mount namespace of its own.
+				if r.Code == 0 {
+					t.Errorf("kimia built without SYS_ADMIN; the manifest should not add it")
+				}
+				nothingPushed(t, sb, ref)
+			case "kimia-bud":
+				// Buildah makes a nested user namespace over the pod's ids
+				// (root there may write the maps itself) and mounts in it.
+				if r.Code != 0 {
+					t.Fatalf("kimia-bud failed without SYS_ADMIN:\n%s", r)
+				}
+				checkRootlessImage(t, sb, ref)
+			}
+		})
+		t.Run("with RuntimeDefault", func(t *testing.T) {
+			r, ref := jobCase(t, sb, "deploy/job-userns.yaml", b, withSeccomp(corev1.SeccompProfileTypeRuntimeDefault, ""))
+			t.Logf("exit %d: %s", r.Code, podTail(r.Stderr, 2))
+			switch sb.Binary {
+			case "kimia":
+				// runc's session keyring: keyctl, which RuntimeDefault
+				// refuses even with SYS_ADMIN.
+				if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "keyring") {
+					t.Errorf("exit %d, want a failure on runc's session keyring", r.Code)
+				}
+				nothingPushed(t, sb, ref)
+			case "kimia-bud":
+				if r.Code != 0 {
+					t.Errorf("kimia-bud failed under RuntimeDefault with SYS_ADMIN:\n%s", r)
+				}
+			}
+		})
+	})
+}
+
+// TestPodCacheRepo runs two pods of deploy/job-cache.yaml, as the Indexed
+// Job would (completion indexes 0 and 1, each with fresh state, the
+// manifest's own args with the hosts replaced): the second pod's shared
+// stage comes from the registry cache the first pod exported.
+func TestPodCacheRepo(t *testing.T) {
+	Run(t, func(t *testing.T, sb *Sandbox) {
+		b := kimiaImage(t, sb, sb.Binary)
+		job := manifestJob(t, "deploy/job-cache.yaml")
+		files := map[string]string{}
+		for _, svc := range []string{"service-0", "service-1"} {
+			files[svc+"/Dockerfile"] = "FROM " + sb.Busybox() + " AS base\n" +
+				"RUN dd if=/dev/urandom of=/shared bs=1024 count=2048 2>/dev/null && echo base > /base\n" +
+				"FROM base\nRUN echo " + svc + " > /svc\n"
+		}
+		ctx := sb.Context(files)
+		prefix := sb.Registry.Ref(freshRepo(sb, "services"))
+		for i := 0; i < 2; i++ {
+			var args []string
+			for _, a := range job.Spec.Template.Spec.Containers[0].Args {
+				a = strings.Replace(a, "https://github.com/example/monorepo.git", "/workspace/src", 1)
+				a = strings.Replace(a, "myregistry.io/example", prefix, 1)
+				args = append(args, a)
+			}
+			args = append(args, "--metadata-file=/tmp/metadata.json")
+			args = append(args, sb.Registry.Flags()...)
+			p := jobPod(t, job, b, args, map[string]map[string]string{"docker-config": {"config.json": "{}"}})
+			p.Binds = append(p.Binds, contextBind(ctx))
+			p.FieldRefs = map[string]string{"metadata.annotations['batch.kubernetes.io/job-completion-index']": strconv.Itoa(i)}
+			r := runPod(t, sb, p)
+			if r.Code != 0 {
+				t.Fatalf("pod %d failed:\n%s", i, r)
+			}
+			fileIs(t, Files(t, sb.Registry.Image(t, fmt.Sprintf("%s/service-%d:latest", prefix, i))), "svc", fmt.Sprintf("service-%d\n", i), 0, 0, 0)
+			md := readMetadata(t, filepath.Join(p.Volumes["tmp"], "metadata.json"))
+			t.Logf("pod %d: cache %+v", i, md.Cache)
+			if i == 1 && (md.Cache == nil || md.Cache.Cached == 0) {
+				t.Errorf("the second pod reused nothing from --cache-repo: %+v", md.Cache)
+			}
+		}
+		if tags := sb.Registry.Tags(t, strings.TrimPrefix(prefix, sb.Registry.Host+"/")+"/build-cache"); len(tags) == 0 {
+			t.Errorf("nothing was exported to the --cache-repo %s/build-cache", prefix)
+		}
 	})
 }

@@ -201,13 +201,26 @@ func unpackedRootfs(t *testing.T, img *builtImage, shift int) string {
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
 		return filepath.Join(dir, "rootfs")
 	}
-	os.RemoveAll(dir)
-	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+	// Unpack aside and rename, so that another test process using the
+	// same cache never sees half a root filesystem.
+	tmp := fmt.Sprintf("%s.tmp-%d", dir, os.Getpid())
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(filepath.Join(tmp, "rootfs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	unpackImage(t, img.Image, filepath.Join(dir, "rootfs"), shift)
-	if err := os.WriteFile(filepath.Join(dir, ".complete"), nil, 0o644); err != nil {
+	unpackImage(t, img.Image, filepath.Join(tmp, "rootfs"), shift)
+	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(filepath.Join(dir, ".complete")); serr == nil {
+			os.RemoveAll(tmp) // another process finished first
+			return filepath.Join(dir, "rootfs")
+		}
+		os.RemoveAll(dir) // an interrupted unpack
+		if err := os.Rename(tmp, dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return filepath.Join(dir, "rootfs")
 }
@@ -389,6 +402,20 @@ func criSpec(t *testing.T, p simPod, id, rootfs string, shift int) *specs.Spec {
 	// runc 1.1 implements runtime-spec 1.0.2; the fields set here are the
 	// same in both.
 	spec.Version = "1.0.2"
+	if shift != 0 {
+		// A pod's user namespace owns the pod's network namespace, where
+		// sysfs can be mounted. Sharing the host's network (a deviation of
+		// this simulation), it cannot: bind the host's /sys read-only
+		// instead, as rootless runtimes do.
+		for i, m := range spec.Mounts {
+			switch m.Destination {
+			case "/sys":
+				spec.Mounts[i] = specs.Mount{Destination: "/sys", Type: "bind", Source: "/sys", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+			case "/sys/fs/cgroup":
+				spec.Mounts[i] = specs.Mount{Destination: "/sys/fs/cgroup", Type: "bind", Source: "/sys/fs/cgroup", Options: []string{"rbind", "nosuid", "noexec", "nodev", "ro"}}
+			}
+		}
+	}
 	return spec
 }
 
