@@ -74,6 +74,12 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	if err != nil {
 		return nil, err
 	}
+	if _, _, err := compressionFor(req.Compression); err != nil {
+		return nil, err
+	}
+	if req.Format == engine.FormatDocker && req.Compression.Algorithm == "zstd" {
+		return nil, engine.Errorf(engine.KindUsage, "--compression=zstd with --format=docker: Docker manifests cannot hold zstd layers; use --format=oci or gzip")
+	}
 	if err := checkDockerfile(req); err != nil {
 		return nil, err
 	}
@@ -89,46 +95,16 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	}
 	configureLogrus(req, log)
 
-	work, err := os.MkdirTemp("", "kimia-bud-")
+	ws, err := newWorkspace(req, mapping.Rootless)
 	if err != nil {
-		return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("creating a temporary directory: %w", err))
+		return nil, err
 	}
-	restoreEnv := setenv(map[string]string{})
 	defer func() {
-		restoreEnv()
-		if rmErr := os.RemoveAll(work); rmErr != nil && err == nil {
-			err = engine.Wrap(engine.KindEnvironment, fmt.Errorf("removing %q: %w", work, rmErr))
+		if cerr := ws.close(); cerr != nil && err == nil {
+			err = cerr
 		}
 	}()
-	for _, d := range []string{"tmp", "config", "export"} {
-		if err := os.MkdirAll(filepath.Join(work, d), 0o700); err != nil {
-			return nil, engine.Wrap(engine.KindEnvironment, err)
-		}
-	}
-	files, err := writeRegistryFiles(filepath.Join(work, "config"), &req.Registry, req.Cache.Repo)
-	if err != nil {
-		return nil, engine.Wrap(engine.KindEnvironment, err)
-	}
-	emptyIgnore := filepath.Join(files.Dir, "empty.dockerignore")
-	mounts := filepath.Join(files.Dir, "mounts.conf")
-	for _, p := range []string{emptyIgnore, mounts} {
-		if err := os.WriteFile(p, nil, 0o600); err != nil {
-			return nil, engine.Wrap(engine.KindEnvironment, err)
-		}
-	}
-	// Buildah and containers/common read these on their own, outside the
-	// SystemContext; point them at the generated files, and keep Buildah's
-	// scratch files in the build's temporary directory.
-	restoreEnv = setenv(map[string]string{
-		"CONTAINERS_CONF":            files.ContainersConf,
-		"CONTAINERS_REGISTRIES_CONF": files.RegistriesConf,
-		"TMPDIR":                     filepath.Join(work, "tmp"),
-	})
-	if mapping.Rootless {
-		if _, err := prepareRuntimeDir(work); err != nil {
-			return nil, err
-		}
-	}
+	work, files := ws.dir, ws.files
 
 	iso, err := chooseIsolation(opts.Isolation, userIsolationEnv(), inContainer(), mapping.Rootless)
 	if err != nil {
@@ -182,12 +158,6 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		store: store, sys: sys, policy: pctx, scratch: filepath.Join(work, "export"),
 		layout: layout, format: req.Format, comp: req.Compression, annotations: annotations,
 	}
-	if _, _, err := compressionFor(req.Compression); err != nil {
-		return nil, err
-	}
-	if req.Format == engine.FormatDocker && req.Compression.Algorithm == "zstd" {
-		return nil, engine.Errorf(engine.KindUsage, "--compression=zstd with --format=docker: Docker manifests cannot hold zstd layers; use --format=oci or gzip")
-	}
 
 	prog := newProgress(req)
 	env := buildEnv{
@@ -195,7 +165,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		System:     sys,
 		PolicyPath: files.PolicyPath,
 		IgnoreFile: ignoreFile(req.ContextDir, req.Dockerfile),
-		MountsFile: mounts,
+		MountsFile: ws.mountsFile,
 		Ulimits:    ulimits(),
 		Getenv:     os.Getenv,
 		Out:        prog,
@@ -204,7 +174,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		Log:        prog.log,
 	}
 	if env.IgnoreFile == "" {
-		env.IgnoreFile = emptyIgnore
+		env.IgnoreFile = ws.emptyIgnore
 	}
 
 	platforms := req.Platforms
@@ -297,29 +267,5 @@ func configureLogrus(req *engine.Request, log *slog.Logger) {
 		logrus.SetLevel(logrus.WarnLevel)
 	default:
 		logrus.SetLevel(logrus.ErrorLevel)
-	}
-}
-
-// setenv sets variables and returns a function that restores the old
-// values.
-func setenv(vars map[string]string) func() {
-	type old struct {
-		v  string
-		ok bool
-	}
-	saved := map[string]old{}
-	for k, v := range vars {
-		ov, ok := os.LookupEnv(k)
-		saved[k] = old{ov, ok}
-		os.Setenv(k, v)
-	}
-	return func() {
-		for k, o := range saved {
-			if o.ok {
-				os.Setenv(k, o.v)
-			} else {
-				os.Unsetenv(k)
-			}
-		}
 	}
 }
