@@ -451,7 +451,7 @@ func TestConformanceKanikoCorpus(t *testing.T) {
 				r := sb.Kimia(append(args, kanikoArgs[j.name]...)...)
 				if r.Code != 0 {
 					diffs = append(diffs, fmt.Sprintf("build: %s fails", sb.Name))
-					t.Logf("%s failed:\n%s", sb.Name, lastLines(r.Stderr, 6))
+					t.Logf("%s failed:\n%s", sb.Name, tailOf(r.Stderr, 6))
 					continue
 				}
 				refs[sb.Name] = ref
@@ -467,7 +467,7 @@ func TestConformanceKanikoCorpus(t *testing.T) {
 	}
 }
 
-func lastLines(s string, n int) string {
+func tailOf(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
