@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -450,13 +451,8 @@ func hostHasAppArmor() bool {
 	return err == nil && strings.TrimSpace(string(b)) == "Y"
 }
 
-func goarch() string {
-	out, err := exec.Command("go", "env", "GOARCH").Output()
-	if err != nil {
-		return "amd64"
-	}
-	return strings.TrimSpace(string(out))
-}
+// goarch is the architecture whose seccomp profile applies here.
+func goarch() string { return runtime.GOARCH }
 
 // withoutDefaultSecuritySettings is CRI's customopts.WithoutDefaultSecuritySettings.
 func withoutDefaultSecuritySettings(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
