@@ -42,9 +42,10 @@ fmt:
 vet:
 	$(GO) vet ./...
 
+# deploy/ is its own module (Kubernetes and Tekton API types): its strict
+# manifest tests run with the unit tests.
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/e2e)
-	# deploy/ is its own module (Kubernetes and Tekton API types).
 	cd deploy && $(GO) test -count=1 ./...
 
 e2e: build
