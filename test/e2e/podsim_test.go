@@ -190,16 +190,18 @@ func unpackedRootfs(t *testing.T, img *builtImage, shift int) string {
 	dir := filepath.Join(base, fmt.Sprintf("%s-%d", dg.Hex[:20], shift))
 	if !unpackedRoots.pruned {
 		// Every run builds new images (new binaries): keep the disk to
-		// this run's root filesystems.
+		// root filesystems used in the last hour (runPod touches them).
 		unpackedRoots.pruned = true
 		entries, _ := os.ReadDir(base)
 		for _, e := range entries {
-			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 6*time.Hour {
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
 				os.RemoveAll(filepath.Join(base, e.Name()))
 			}
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err == nil {
+		now := time.Now()
+		os.Chtimes(dir, now, now)
 		return filepath.Join(dir, "rootfs")
 	}
 	// Unpack aside and rename, so that another test process using the
