@@ -42,11 +42,8 @@ fmt:
 vet:
 	$(GO) vet ./...
 
-# deploy/ is its own module (Kubernetes and Tekton API types): its strict
-# manifest tests run with the unit tests.
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test/e2e)
-	cd deploy && $(GO) test -count=1 ./...
 
 e2e: build
 	KIMIA_BIN_DIR=$(CURDIR)/bin $(GO) test -count=1 -timeout 60m ./test/e2e/ $(E2E_FLAGS)

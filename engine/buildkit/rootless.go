@@ -44,7 +44,7 @@ func rootlessDiagnosis(log string, nnp bool) string {
 	case strings.Contains(log, "write to uid_map failed") || strings.Contains(log, "write to gid_map failed"):
 		return fmt.Sprintf("newuidmap/newgidmap (%s) could not write the id maps: they need CAP_SETUID and CAP_SETGID, as setuid-root binaries or with file capabilities, and the subordinate ranges of %s in /etc/subuid and /etc/subgid must cover what they map", lookPath("newuidmap"), name)
 	case strings.Contains(log, "operation not permitted") || strings.Contains(log, "permission denied"):
-		return "creating the user namespace was refused: unprivileged user namespaces must be enabled, and seccomp/AppArmor must allow them (seccompProfile and appArmorProfile Unconfined in the pod, as the README shows); see docs/security.md"
+		return "creating the user namespace was refused: unprivileged user namespaces must be enabled, and the seccomp and AppArmor profiles must allow them: use the seccomp profile deploy/seccomp/<arch>/kimia.json (RuntimeDefault plus what user namespaces need) as a Localhost profile, and appArmorProfile Unconfined; see docs/security.md"
 	}
 	return "see docs/security.md for what rootless builds need"
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // tektonTask is the part of a Tekton v1 Task the simulation needs (the
-// deploy module decodes it strictly with Tekton's own types).
+// deploy package's tests decode it strictly with Tekton's own types).
 type tektonTask struct {
 	Metadata struct{ Name string }
 	Spec     struct {
