@@ -78,3 +78,34 @@ func TestPushAccessExplainsAuthFailures(t *testing.T) {
 		t.Errorf("result %+v", r)
 	}
 }
+
+// Emulator runs a tiny executable of the architecture; its answer must
+// agree with what binfmt_misc says, and a disabled handler must be seen.
+func TestEmulatorRunsForeignBinaries(t *testing.T) {
+	if _, err := os.Stat("/proc/sys/fs/binfmt_misc/status"); err != nil {
+		t.Fatal("binfmt_misc is not mounted: run hack/setup-binfmt.sh (as root) first")
+	}
+	for _, arch := range []string{"arm64", "arm", "riscv64", "ppc64le", "s390x"} {
+		p := engine.Platform{OS: "linux", Architecture: arch}
+		entry, err := os.ReadFile("/proc/sys/fs/binfmt_misc/qemu-" + qemuNames[arch])
+		registered := err == nil && strings.HasPrefix(string(entry), "enabled")
+		if got := Emulator(p); (got == nil) != registered {
+			t.Errorf("%s: Emulator = %v, but binfmt_misc says registered=%v", arch, got, registered)
+		}
+	}
+	const entry = "/proc/sys/fs/binfmt_misc/qemu-riscv64"
+	if os.Geteuid() != 0 {
+		return
+	}
+	if b, err := os.ReadFile(entry); err != nil || !strings.HasPrefix(string(b), "enabled") {
+		t.Fatalf("qemu-riscv64 is not registered: run hack/setup-binfmt.sh")
+	}
+	if err := os.WriteFile(entry, []byte("0"), 0); err != nil {
+		t.Fatal(err)
+	}
+	defer os.WriteFile(entry, []byte("1"), 0)
+	err := Emulator(engine.Platform{OS: "linux", Architecture: "riscv64"})
+	if !errors.Is(err, engine.ErrEnvironment) || !strings.Contains(err.Error(), "QEMU") {
+		t.Errorf("with the handler disabled: %v, want the missing-emulator error", err)
+	}
+}
