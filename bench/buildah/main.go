@@ -156,7 +156,7 @@ func main() {
 			v.Seconds()/k.Seconds(), o.Seconds()/k.Seconds(), v.Seconds()/o.Seconds())
 	}
 	fmt.Printf("\nWhere kimia-bud's time goes (one more run with its debug log, so a little slower):\n\n")
-	fmt.Printf("| scenario | driver | start + user namespace | open store | Buildah build | export to layout | push + outputs | total |\n")
+	fmt.Printf("| scenario | driver | start-up, user namespace, preflight | open store | Buildah build | export to layout | push + outputs | total |\n")
 	fmt.Printf("|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, n := range names {
 		for _, w := range []string{"kimia-bud vfs", "kimia-bud overlay"} {
@@ -188,7 +188,7 @@ func (b *bench) build(w worker, ctx, state, id string, cache, debug bool) (time.
 		args = append(args, "--cache", "--cache-dir="+state)
 	}
 	if debug {
-		args = append(args, "--verbosity=debug", "--log-format=json")
+		args = append(args, "--verbosity=debug", "--log-format=json", "--log-timestamp")
 	} else {
 		args = append(args, "--verbosity=error")
 	}
