@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -31,6 +33,8 @@ func StartFlakyProxy(t testing.TB, reg *Registry, fail func(n int64, r *http.Req
 	target, _ := url.Parse(reg.URL())
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = reg.Transport()
+	// Canceled requests (the point of the proxy) are not news.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	p := &FlakyProxy{fail: fail}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
