@@ -117,12 +117,13 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	if err != nil {
 		return nil, err
 	}
+	store.PrivateMounts = mapping.Rootless
 	if store.Dirs.Persistent {
 		pruneCache(store, req.Cache.TTL, log)
 	}
 	phase.done("open store")
 	defer func() {
-		cerr := store.close()
+		cerr := store.close(log)
 		phase.done("close store")
 		if cerr != nil {
 			err = errors.Join(err, engine.Wrap(engine.KindEnvironment, cerr))

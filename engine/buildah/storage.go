@@ -51,6 +51,9 @@ type openedStore struct {
 	Driver string // driverVFS or driverOverlay
 	// Name is what --storage-driver calls the driver: native or overlay.
 	Name string
+	// PrivateMounts is set when the process has a mount namespace of its
+	// own (the rootless re-exec), so no other build's mounts are visible.
+	PrivateMounts bool
 }
 
 // openStore opens the store for req. An explicit --storage-driver must
@@ -162,16 +165,31 @@ func forceNaiveDiff(runRoot string) error {
 	return os.WriteFile(filepath.Join(dir, name+"-false"), []byte("kimia-bud: naive diff, so that layers do not depend on the storage driver"), 0o600)
 }
 
-// close unmounts every layer and shuts the store down; a temporary store
-// is then removed. Mount points left under the store are unmounted and
-// reported, so a failed build never leaves a mount behind.
-func (s *openedStore) close() error {
+// close shuts the store down and removes a temporary store. A temporary
+// store is this build's alone: every layer is unmounted by force and any
+// mount point left under it is detached, so a failed build never leaves a
+// mount behind. A store in --cache-dir may be shared with other kimia-bud
+// processes building at the same time; their layers stay mounted (forcing
+// them off would pull the root filesystem from under a running RUN), and
+// mount points are swept only where this process has a mount namespace of
+// its own (rootless), in which every mount point under the store is ours.
+func (s *openedStore) close(log *slog.Logger) error {
 	var errs []error
-	if _, err := s.Shutdown(true); err != nil {
-		errs = append(errs, fmt.Errorf("shutting down the store: %w", err))
+	if !s.Dirs.Persistent {
+		if _, err := s.Shutdown(true); err != nil {
+			errs = append(errs, fmt.Errorf("shutting down the store: %w", err))
+		}
+	} else if mounted, err := s.Shutdown(false); err != nil {
+		if !errors.Is(err, storage.ErrLayerUsedByContainer) {
+			errs = append(errs, fmt.Errorf("shutting down the store: %w", err))
+		} else {
+			log.Info("cache store still in use by another build; its layers stay mounted", "dir", s.Dirs.Base, "layers", len(mounted))
+		}
 	}
-	if err := unmountUnder(s.Dirs.Base); err != nil {
-		errs = append(errs, err)
+	if !s.Dirs.Persistent || s.PrivateMounts {
+		if err := unmountUnder(s.Dirs.Base); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if !s.Dirs.Persistent {
 		if err := os.RemoveAll(s.Dirs.Base); err != nil {
