@@ -266,18 +266,11 @@ func (att *attestations) setRoot(img output.Image) error {
 // referrers with --attestation-storage=referrers); signed attestations in
 // cosign's .att; attestations as referrers. A failure here is a signing
 // failure; the push itself stays done (and reported).
-func (att *attestations) publish(ctx context.Context, reg *registry.Client, req *engine.Request, pushed []registry.Pushed) error {
+func (att *attestations) publish(ctx context.Context, reg *registry.Client, req *engine.Request, signer *sign.Signer, pushed []registry.Pushed) error {
 	if att == nil || len(pushed) == 0 {
 		return nil
 	}
 	log := req.Log
-	var signer *sign.Signer
-	if req.Sign.Enabled {
-		var err error
-		if signer, err = loadSigner(req.Sign); err != nil {
-			return err
-		}
-	}
 	storeCosign := wantsCosign(att.storage) && signer != nil && len(att.statements) > 0
 	storeReferrers := att.storage == engine.StorageReferrers && len(att.statements) > 0
 	if signer == nil && !storeReferrers {
@@ -418,6 +411,16 @@ func (att *attestations) publish(ctx context.Context, reg *registry.Client, req 
 		}
 	}
 	return nil
+}
+
+// signerFor loads the signing key when the build will sign what it
+// pushes. Run calls it before building: a wrong key or password fails in
+// a second, not after a whole build and push.
+func signerFor(req *engine.Request) (*sign.Signer, error) {
+	if !req.Sign.Enabled || req.Output.NoPush {
+		return nil, nil
+	}
+	return loadSigner(req.Sign)
 }
 
 // loadSigner reads the cosign key; the password is read from its

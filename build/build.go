@@ -70,6 +70,11 @@ func Run(ctx context.Context, eng engine.Engine, req *engine.Request) (*Summary,
 		return nil, err
 	}
 
+	signer, err := signerFor(req) // attest.go
+	if err != nil {
+		return nil, err
+	}
+
 	src, err := buildctx.Prepare(ctx, req.Source, log)
 	if err != nil {
 		return nil, err
@@ -135,7 +140,7 @@ func Run(ctx context.Context, eng engine.Engine, req *engine.Request) (*Summary,
 	}
 	// Signatures and cosign-style attestations (attest.go). A failure is
 	// reported after the metadata, which records the push.
-	signErr := att.publish(ctx, reg, req, sum.Pushed)
+	signErr := att.publish(ctx, reg, req, signer, sum.Pushed)
 	if req.Output.MetadataFile != "" {
 		md, err := newMetadata(req, info, res, img, sum, src, buildTime, time.Since(start))
 		if err != nil {
@@ -190,7 +195,7 @@ func checkBefore(ctx context.Context, reg *registry.Client, info engine.Info, re
 				req.Log.Warn("preflight: "+r.Name+": "+r.Detail, "fix", r.Fix)
 			}
 		}
-		if err := preflight.Failed(results); err != nil {
+		if err := preflight.Failed(results, " (skip these checks with --no-preflight)"); err != nil {
 			return err
 		}
 	}
