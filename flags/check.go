@@ -59,7 +59,7 @@ func checkCommand(b Binary) *cli.Command {
 				}
 				tw.Flush()
 			}
-			return preflight.Failed(results)
+			return preflight.Failed(results, "")
 		},
 	}
 }

@@ -35,6 +35,9 @@ type Result struct {
 	Detail string `json:"detail"`
 	// Fix says what to change when the check did not pass.
 	Fix string `json:"fix,omitempty"`
+	// kind is the error kind of a failure that is not the machine's (the
+	// zero value means Environment).
+	kind engine.Kind
 }
 
 // Options says what to check.
@@ -67,11 +70,14 @@ func Run(ctx context.Context, o Options) []Result {
 	return out
 }
 
-// Failed returns the failed checks as one error of kind Environment (or
-// Auth/Registry for destinations), nil when nothing failed.
-func Failed(results []Result) error {
+// Failed returns the failed checks as one error, nil when nothing
+// failed. Its kind is Environment when the machine is at fault; when only
+// destinations failed, that of their failure (Auth before Registry), so
+// that the exit code tells a credentials problem from a broken node. hint
+// ends the message (the check before a build says how to skip it).
+func Failed(results []Result, hint string) error {
 	var msgs []string
-	kind := engine.KindEnvironment
+	var kind engine.Kind // the zero value, KindInternal: nothing yet
 	for _, r := range results {
 		if r.Status != Fail {
 			continue
@@ -81,11 +87,17 @@ func Failed(results []Result) error {
 			msg += "; " + r.Fix
 		}
 		msgs = append(msgs, msg)
+		switch k := r.kind; {
+		case k == engine.KindInternal || kind == engine.KindEnvironment:
+			kind = engine.KindEnvironment
+		case kind == engine.KindInternal || k == engine.KindAuth:
+			kind = k
+		}
 	}
 	if len(msgs) == 0 {
 		return nil
 	}
-	return engine.Errorf(kind, "preflight: %s (skip these checks with --no-preflight)", strings.Join(msgs, "; "))
+	return engine.Errorf(kind, "preflight: %s%s", strings.Join(msgs, "; "), hint)
 }
 
 // runtimeBinary finds runc; with probe it also runs it, which costs a
@@ -157,9 +169,10 @@ func pushAccess(ctx context.Context, dest string, check func(context.Context, st
 		return r
 	}
 	if err := check(ctx, dest); err != nil {
-		r.Status, r.Detail = Fail, err.Error()
+		r.Status, r.Detail, r.kind = Fail, err.Error(), engine.KindRegistry
 		switch engine.KindOf(err) {
 		case engine.KindAuth:
+			r.kind = engine.KindAuth
 			r.Fix = "put credentials for the registry in the docker config.json that $DOCKER_CONFIG names (in a pod: mount a kubernetes.io/dockerconfigjson Secret there)"
 		default:
 			r.Fix = "check the registry's address and that the pod can reach it (NetworkPolicy, proxy); for plain HTTP add --insecure-registry"

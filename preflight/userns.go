@@ -135,7 +135,16 @@ func userNamespace(probe bool) []Result {
 		n := mapSize(readIDMap("/proc/self/uid_map"))
 		r.Detail = fmt.Sprintf("running as root inside a user namespace of %d ids", n)
 		r.Status = OK
-		if n < 65536 {
+		if n <= 1 && probe {
+			// kimia-bud runs check in the user namespace its re-exec made:
+			// one id means newuidmap/newgidmap could not map the
+			// subordinate ids, and a build would stop at once.
+			r.Status, r.Fix = Fail, "give the user 65536 ids in /etc/subuid and /etc/subgid and make newuidmap and newgidmap work (file capabilities or setuid, allowPrivilegeEscalation: true, SETUID and SETGID in the bounding set); "+
+				"kimia-bud builds with one id only with --buildah-opt allow-single-id-mapping=true"
+		} else if n < 65536 {
+			// Before a build (no probe) a single id is only a warning
+			// too: kimia-bud's engine refuses it with its own diagnosis
+			// unless --buildah-opt allow-single-id-mapping=true.
 			r.Status, r.Fix = Warn, "images that use ids above the mapped range will fail to unpack; give the pod's user namespace 65536 ids (hostUsers: false does)"
 		}
 		return []Result{r}
