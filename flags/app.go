@@ -93,7 +93,13 @@ func Main(ctx context.Context, b Binary, args []string) int {
 	}
 	if err != nil && ctx.Err() != nil {
 		// A signal stopped the build: say so, and exit as the signal says.
-		err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		// Errors that only echo the cancellation add nothing to it.
+		cause := context.Cause(ctx)
+		if errors.Is(err, context.Canceled) || strings.Contains(err.Error(), cause.Error()) {
+			err = cause
+		} else {
+			err = fmt.Errorf("%w (%v)", cause, err)
+		}
 	}
 	return Exit(app.ErrWriter, app.Name, err)
 }
@@ -101,7 +107,15 @@ func Main(ctx context.Context, b Binary, args []string) int {
 // SignalError is the cause of a context canceled by a signal.
 type SignalError struct{ Signal syscall.Signal }
 
-func (e SignalError) Error() string { return "interrupted by " + e.Signal.String() }
+func (e SignalError) Error() string {
+	switch e.Signal {
+	case syscall.SIGINT:
+		return "interrupted by SIGINT"
+	case syscall.SIGTERM:
+		return "interrupted by SIGTERM"
+	}
+	return "interrupted by " + e.Signal.String()
+}
 
 // ExitCode is 128 plus the signal number, as shells report it.
 func (e SignalError) ExitCode() int { return 128 + int(e.Signal) }

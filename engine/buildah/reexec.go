@@ -54,7 +54,7 @@ func InitReexec() bool {
 		}
 		if os.Geteuid() != 0 {
 			if err := rootlessPrerequisites(); err != nil {
-				fmt.Fprintf(os.Stderr, "kimia-bud: environment error: %v\n", err)
+				fmt.Fprintf(os.Stderr, "kimia-bud: error: %v\n", err)
 				os.Exit(exitEnvironment)
 			}
 			if d := helperDiagnosis(); d != "" {
