@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -33,10 +34,19 @@ const (
 	attestSecret = "kimia-e2e-secret-VALUE-91"
 )
 
-// cosignPath is the cosign CLI hack/install-cosign.sh caches.
+// cosignPath is the cosign CLI hack/install-cosign.sh caches, at the
+// version hack/versions.sh pins.
 func cosignPath(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(env.CacheDir, "tools", "cosign-v2.6.5", "cosign")
+	b, err := os.ReadFile(filepath.Join(env.RepoRoot, "hack", "versions.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^COSIGN_VERSION=(\S+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("hack/versions.sh does not set COSIGN_VERSION")
+	}
+	p := filepath.Join(env.CacheDir, "tools", "cosign-"+string(m[1]), "cosign")
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("the cosign CLI is missing (%v): run hack/install-cosign.sh", err)
 	}
@@ -582,12 +592,55 @@ func TestAttestationStorage(t *testing.T) {
 	})
 }
 
-func TestSigningFailuresReportThePush(t *testing.T) {
+// TestSigningKeyFailuresStopBeforeTheBuild: a key kimia cannot use fails
+// at once, with the signing exit code, before anything is built or
+// pushed.
+func TestSigningKeyFailuresStopBeforeTheBuild(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
 		key, _ := cosignKeys(t, sb, sb.Join("keys"), attestKeyPassword)
 		garbage := sb.Join("garbage.key")
 		os.WriteFile(garbage, []byte("not a key\n"), 0o644)
 		sb.chown(garbage)
+		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + sb.Busybox() + "\nRUN echo built > /built\n"})
+		for _, tc := range []struct {
+			name, key, password, message string
+		}{
+			{"a wrong password", key, "not-the-password", "wrong password"},
+			{"no password for an encrypted key", key, "", "the key is encrypted"},
+			{"a key that is not a key", garbage, attestKeyPassword, "--cosign-key"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				repo := freshRepo(sb, "signkey")
+				sb.Env = nil
+				if tc.password != "" {
+					sb.Env = []string{"COSIGN_PASSWORD=" + tc.password}
+				}
+				r := sb.Kimia("--context", ctx, "--destination", sb.Registry.Ref(repo+":v1"), "--attestation=max", "--sign", "--cosign-key", tc.key,
+					"--insecure-registry", sb.Registry.Host)
+				if r.Code != 6 || !strings.Contains(r.Stderr, tc.message) {
+					t.Fatalf("want exit 6 (signing) saying %q:\n%s", tc.message, r)
+				}
+				if strings.Contains(r.Stderr, "RUN echo built") || strings.Contains(r.Stderr, "msg=building") {
+					t.Errorf("the build started before the key was checked:\n%s", r)
+				}
+				if tags := sb.Registry.Tags(t, repo); len(tags) != 0 {
+					t.Errorf("pushed %v although the key was unusable", tags)
+				}
+				if tc.password != "" && strings.Contains(r.Stderr, tc.password) {
+					t.Error("the password is in the log")
+				}
+				assertNoLeftovers(t, sb)
+			})
+		}
+	})
+}
+
+// TestSigningFailuresReportThePush: when storing the signature fails after
+// the push, kimia exits with the signing code and still reports the
+// digest it pushed, which the registry serves.
+func TestSigningFailuresReportThePush(t *testing.T) {
+	Run(t, func(t *testing.T, sb *Sandbox) {
+		key, _ := cosignKeys(t, sb, sb.Join("keys"), attestKeyPassword)
 		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + sb.Busybox() + "\nCOPY a.txt /a.txt\n", "a.txt": "a\n"})
 		proxy := StartFlakyProxy(t, sb.Registry, func(n int64, r *http.Request) string {
 			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256-") && strings.HasSuffix(r.URL.Path, ".sig") {
@@ -595,30 +648,17 @@ func TestSigningFailuresReportThePush(t *testing.T) {
 			}
 			return ""
 		})
-		for _, tc := range []struct {
-			name, host, key, password, message string
-		}{
-			{"a wrong password", sb.Registry.Host, key, "not-the-password", "wrong password"},
-			{"a key that is not a key", sb.Registry.Host, garbage, attestKeyPassword, "--cosign-key"},
-			{"a registry that refuses the signature tag", proxy.Host, key, attestKeyPassword, ".sig"},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				repo := "attest/fail-" + sb.Name
-				dest := tc.host + "/" + repo + ":v1"
-				sb.Env = []string{"COSIGN_PASSWORD=" + tc.password}
-				r := sb.Kimia("--context", ctx, "--destination", dest, "--attestation=max", "--sign", "--cosign-key", tc.key,
-					"--platform", "linux/amd64", "--insecure-registry", tc.host)
-				if r.Code != 6 || !strings.Contains(r.Stderr, tc.message) {
-					t.Fatalf("want exit 6 (signing) saying %q:\n%s", tc.message, r)
-				}
-				d := pushedDigest(t, r, repo)
-				if got := sb.Registry.Descriptor(t, sb.Registry.Ref(repo+":v1")).Digest; got != d {
-					t.Errorf("stdout reports %s, the registry serves %s", d, got)
-				}
-				if strings.Contains(r.Stderr, tc.password) && tc.password != "" {
-					t.Error("the password is in the log")
-				}
-			})
+		repo := "attest/fail-" + sb.Name
+		dest := proxy.Host + "/" + repo + ":v1"
+		sb.Env = []string{"COSIGN_PASSWORD=" + attestKeyPassword}
+		r := sb.Kimia("--context", ctx, "--destination", dest, "--attestation=max", "--sign", "--cosign-key", key,
+			"--platform", "linux/amd64", "--insecure-registry", proxy.Host)
+		if r.Code != 6 || !strings.Contains(r.Stderr, ".sig") {
+			t.Fatalf("want exit 6 (signing) naming the .sig tag:\n%s", r)
+		}
+		d := pushedDigest(t, r, repo)
+		if got := sb.Registry.Descriptor(t, sb.Registry.Ref(repo+":v1")).Digest; got != d {
+			t.Errorf("stdout reports %s, the registry serves %s", d, got)
 		}
 	})
 }

@@ -492,10 +492,12 @@ func TestContextMaxSize(t *testing.T) {
 // never answers: kimia exits as SIGTERM says, and neither git processes
 // nor the temporary clone stay behind.
 func TestGitContextSIGTERM(t *testing.T) {
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
-	defer hang.Close()
-	host := strings.TrimPrefix(hang.URL, "http://")
 	Run(t, func(t *testing.T, sb *Sandbox) {
+		// A server per worker: leftover git processes are found by its
+		// address.
+		hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+		defer hang.Close()
+		host := strings.TrimPrefix(hang.URL, "http://")
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(3*time.Second, cancel)
 		r := sb.KimiaContext(ctx, nil, "--no-push", "--context="+hang.URL+"/slow.git")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,7 +217,9 @@ func childrenOf(sb *Sandbox) []string {
 
 func TestSIGTERMStopsTheBuildAndCleansUp(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
-		const marker = "47.25"
+		// The sleep's argument finds this worker's RUN step among all
+		// processes (the other worker's runs alongside).
+		marker := fmt.Sprintf("47.%d", 25+repoSeq.Add(1)%70)
 		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + sb.Busybox() + "\nRUN sleep " + marker + "\n"})
 		repo := freshRepo(sb, "sigterm")
 		cctx, cancel := context.WithCancel(context.Background())

@@ -77,8 +77,26 @@ type Sandbox struct {
 	Home string
 }
 
-// Run runs f once per worker, as subtests named after the workers.
+// Run runs f once per worker, as subtests named after the workers. The
+// workers' subtests run in parallel (go test -parallel, GOMAXPROCS by
+// default): a build spends much of its time waiting (daemon start-up,
+// registry round trips, RUN steps that sleep), so two builds share two
+// cores well. Each subtest has its own sandbox, and what one shares with
+// the other worker (registries, git servers) must be safe to share:
+// fixtures that count requests or processes belong inside f.
 func Run(t *testing.T, f func(t *testing.T, sb *Sandbox)) {
+	t.Helper()
+	run(t, true, f)
+}
+
+// RunSerial is Run with the workers one after the other, for tests that
+// time things or watch the whole machine.
+func RunSerial(t *testing.T, f func(t *testing.T, sb *Sandbox)) {
+	t.Helper()
+	run(t, false, f)
+}
+
+func run(t *testing.T, parallel bool, f func(t *testing.T, sb *Sandbox)) {
 	t.Helper()
 	if env == nil {
 		t.Fatal("e2e environment not set up: run through go test ./test/e2e (TestMain)")
@@ -86,6 +104,9 @@ func Run(t *testing.T, f func(t *testing.T, sb *Sandbox)) {
 	for _, w := range env.Workers {
 		w := w
 		t.Run(w.Name, func(t *testing.T) {
+			if parallel {
+				t.Parallel()
+			}
 			sb := newSandbox(t, w)
 			f(t, sb)
 		})
