@@ -122,6 +122,12 @@ func helperMode(path string) string {
 	return "no privilege"
 }
 
+// IDMapDiagnosisEnv carries into kimia-bud's re-executed process (a user
+// namespace already made) why newuidmap and newgidmap may have failed,
+// judged before the re-exec, where the bounding set and no_new_privs are
+// still the caller's.
+const IDMapDiagnosisEnv = "_KIMIA_BUD_IDMAP_DIAGNOSIS"
+
 // userNamespace checks what a rootless build needs, and with probe
 // creates a user namespace with the full subordinate-id map and mounts
 // overlay in it.
@@ -139,6 +145,9 @@ func userNamespace(probe bool) []Result {
 			// kimia-bud runs check in the user namespace its re-exec made:
 			// one id means newuidmap/newgidmap could not map the
 			// subordinate ids, and a build would stop at once.
+			if d := os.Getenv(IDMapDiagnosisEnv); d != "" {
+				r.Detail += ": " + d
+			}
 			r.Status, r.Fix = Fail, "give the user 65536 ids in /etc/subuid and /etc/subgid and make newuidmap and newgidmap work (file capabilities or setuid, allowPrivilegeEscalation: true, SETUID and SETGID in the bounding set); "+
 				"kimia-bud builds with one id only with --buildah-opt allow-single-id-mapping=true"
 		} else if n < 65536 {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/preflight"
 )
 
 // isolationFromUserEnv records, across the rootless re-exec, whether
@@ -26,8 +27,9 @@ const isolationFromUserEnv = "_KIMIA_BUD_ISOLATION_FROM_USER"
 
 // helperDiagnosisEnv carries, across the re-exec, why newuidmap and
 // newgidmap may fail: the capability bounding set and no_new_privs can
-// only be judged outside the new user namespace.
-const helperDiagnosisEnv = "_KIMIA_BUD_IDMAP_DIAGNOSIS"
+// only be judged outside the new user namespace. kimia-bud check reads
+// it too.
+const helperDiagnosisEnv = preflight.IDMapDiagnosisEnv
 
 // exitEnvironment is the environment-error exit code of both binaries.
 const exitEnvironment = 8
