@@ -38,14 +38,11 @@ import (
 
 func repoRoot(b *testing.B) string {
 	b.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; d != "/"; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
+	root, err := e2e.RepoRoot()
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.Fatal("no go.mod above the working directory")
-	return ""
+	return root
 }
 
 // debian starts a registry with the Debian minbase image and returns it

@@ -30,7 +30,7 @@ func Main(m *testing.M) int {
 }
 
 func setup() error {
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,9 @@ func setup() error {
 	return nil
 }
 
-func repoRoot() (string, error) {
+// RepoRoot is the directory of go.mod above the working directory (the
+// benchmarks use it too).
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
