@@ -70,6 +70,7 @@ func kimiaImage(t *testing.T, sb *Sandbox, name string) *builtImage {
 // bin/ built), with the sandbox's Debian image as BASE_IMAGE.
 func buildKimiaImage(t *testing.T, sb *Sandbox, name string) *builtImage {
 	t.Helper()
+	sb = sb.For(t)
 	var bins []string
 	for _, im := range kimiaImages {
 		if im.Name == name {
@@ -99,6 +100,11 @@ func buildKimiaImage(t *testing.T, sb *Sandbox, name string) *builtImage {
 	// engine itself: the apt step is served from it until the base image
 	// or the package list changes.
 	cacheDir := filepath.Join(env.CacheDir, "e2e", "image-build", sb.Name)
+	if sb.UID != 0 {
+		// The unprivileged worker cannot reach a cache in root's home.
+		cacheDir = filepath.Join(os.TempDir(), "kimia-e2e-image-build", sb.Name)
+		os.MkdirAll(filepath.Dir(cacheDir), 0o755)
+	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +119,11 @@ func buildKimiaImage(t *testing.T, sb *Sandbox, name string) *builtImage {
 			t.Cleanup(func() { lock.Close() })
 		}
 	}
-	sb.chown(cacheDir)
+	// Only the directory: what the engine keeps in it is owned by the
+	// user namespace's ids and must stay so.
+	if sb.UID != 0 {
+		os.Lchown(cacheDir, sb.UID, sb.GID)
+	}
 	repo := freshRepo(sb, "image-"+name)
 	ref := sb.Registry.Ref(repo + ":test")
 	digestFile := sb.Join("digest-" + name)

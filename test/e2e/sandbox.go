@@ -274,6 +274,15 @@ func (sb *Sandbox) KimiaContext(ctx context.Context, stdin io.Reader, args ...st
 }
 
 // MustKimia runs the binary and fails the test unless it exits 0.
+// For returns sb reporting to t: a subtest of the worker's test must fail
+// itself, not its parent (FailNow from a subtest's goroutine on the
+// parent's T aborts the wrong test).
+func (sb *Sandbox) For(t *testing.T) *Sandbox {
+	c := *sb
+	c.T = t
+	return &c
+}
+
 func (sb *Sandbox) MustKimia(args ...string) *Result {
 	sb.T.Helper()
 	r := sb.Kimia(args...)
