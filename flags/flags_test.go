@@ -41,6 +41,15 @@ func parse(t *testing.T, env map[string]string, args ...string) (*engine.Request
 		notices = r.notices
 		return err
 	}
+	// Only the case's variables: the caller's own (KIMIA_E2E_WORKERS, a
+	// KIMIA_CACHE someone exported) must not change what the flags mean.
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, mine := env[k]; !mine && (strings.HasPrefix(k, "KIMIA_") || strings.HasPrefix(k, "KANIKO_")) {
+			t.Setenv(k, "") // restored after the test
+			os.Unsetenv(k)
+		}
+	}
 	for k, v := range env {
 		if strings.HasPrefix(k, "KIMIA_") || strings.HasPrefix(k, "KANIKO_") {
 			t.Setenv(k, v)

@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
 
-debs="${KIMIA_CACHE}/debs"
+debs="${KIMIA_DEV_CACHE}/debs"
 mkdir -p "$debs"
 if ! ls "$debs"/busybox-static_*_arm64.deb >/dev/null 2>&1; then
   SUDO=

@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
 
-out="${KIMIA_CACHE}/images/debian-bookworm-minbase-amd64.tar"
+out="${KIMIA_DEV_CACHE}/images/debian-bookworm-minbase-amd64.tar"
 if [ -s "$out" ]; then
   echo "$out"
   exit 0

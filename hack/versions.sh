@@ -4,5 +4,6 @@
 BUILDKIT_VERSION=v0.34.2
 COSIGN_VERSION=v2.6.5
 # Where expensive-to-build tools are cached, keyed by version.
-KIMIA_CACHE="${KIMIA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kimia}"
-KIMIA_TOOLS="${KIMIA_CACHE}/tools"
+# Not KIMIA_CACHE: KIMIA_<FLAG> variables set kimia's flags (KIMIA_CACHE is --cache).
+KIMIA_DEV_CACHE="${KIMIA_DEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kimia}"
+KIMIA_TOOLS="${KIMIA_DEV_CACHE}/tools"

@@ -58,11 +58,7 @@ func main() {
 
 	reg, host := startRegistry(work)
 	defer reg.Process.Kill()
-	home, _ := os.UserHomeDir()
-	cache := os.Getenv("KIMIA_CACHE")
-	if cache == "" {
-		cache = filepath.Join(home, ".cache", "kimia")
-	}
+	cache := e2e.DevCache()
 	if _, err := e2e.PushBusybox(&e2e.Registry{Host: host}, cache); err != nil {
 		log.Fatalf("pushing the base image: %v", err)
 	}

@@ -109,12 +109,7 @@ func BenchmarkScaleOut(b *testing.B) {
 		binDir = filepath.Join(repoRoot(b), "bin")
 	}
 	reg := e2e.StartRegistry(b, e2e.RegistryOptions{})
-	home, _ := os.UserHomeDir()
-	assets := os.Getenv("KIMIA_CACHE")
-	if assets == "" {
-		assets = filepath.Join(home, ".cache", "kimia")
-	}
-	if _, err := e2e.PushBusybox(reg, assets); err != nil {
+	if _, err := e2e.PushBusybox(reg, e2e.DevCache()); err != nil {
 		b.Fatalf("base image: %v", err)
 	}
 	base := reg.Ref("library/busybox:latest")

@@ -40,12 +40,7 @@ func run() error {
 	reg := &e2e.Registry{Host: l.Addr().String()}
 	fmt.Fprintf(os.Stderr, "demo: embedded registry on %s\n", reg.Host)
 
-	cache := os.Getenv("KIMIA_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "kimia")
-	}
-	if _, err := e2e.PushBusybox(reg, cache); err != nil {
+	if _, err := e2e.PushBusybox(reg, e2e.DevCache()); err != nil {
 		return fmt.Errorf("pushing the busybox base image: %w", err)
 	}
 	base := reg.Ref("library/busybox:latest")

@@ -35,11 +35,7 @@ func setup() error {
 		return err
 	}
 	e := &Env{RepoRoot: root}
-	e.CacheDir = os.Getenv("KIMIA_CACHE")
-	if e.CacheDir == "" {
-		home, _ := os.UserHomeDir()
-		e.CacheDir = filepath.Join(home, ".cache", "kimia")
-	}
+	e.CacheDir = DevCache()
 	binDir := os.Getenv("KIMIA_BIN_DIR")
 	if binDir == "" {
 		cmd := exec.Command("make", "-C", root, "build")
@@ -98,6 +94,19 @@ func setup() error {
 	}
 	env = e
 	return nil
+}
+
+// DevCache is where hack/ caches tools and test assets (hack/versions.sh:
+// $KIMIA_DEV_CACHE, else $XDG_CACHE_HOME/kimia, else ~/.cache/kimia).
+func DevCache() string {
+	if d := os.Getenv("KIMIA_DEV_CACHE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "kimia")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "kimia")
 }
 
 // RepoRoot is the directory of go.mod above the working directory (the
