@@ -594,11 +594,11 @@ func checkInvocation(apps map[string]*cli.App, inv invocation) []string {
 		extra = map[string]bool{"help": true, "h": true}
 		args = args[1:]
 	}
-	takesValue, known := flagKinds(fl)
+	takesValue, known := flags.FlagKinds(fl)
 	if inv.loose {
 		// Without the words' structure, a subcommand's flags are allowed too.
 		for _, c := range app.Commands {
-			_, k := flagKinds(c.Flags)
+			_, k := flags.FlagKinds(c.Flags)
 			for n := range k {
 				known[n] = true
 			}
@@ -627,7 +627,7 @@ func checkInvocation(apps map[string]*cli.App, inv invocation) []string {
 		case !known[name]:
 			msg := fmt.Sprintf("%s has no flag %s", where, a[:dashes]+name)
 			for other, oapp := range apps {
-				if _, k := flagKinds(oapp.Flags); other != inv.binary && k[name] {
+				if _, k := flags.FlagKinds(oapp.Flags); other != inv.binary && k[name] {
 					msg += fmt.Sprintf(" (it is a flag of %s only)", other)
 				}
 			}
@@ -648,20 +648,6 @@ func checkInvocation(apps map[string]*cli.App, inv invocation) []string {
 		}
 	}
 	return problems
-}
-
-// flagKinds maps every name and alias of fl to whether the flag takes a
-// value.
-func flagKinds(fl []cli.Flag) (takesValue, known map[string]bool) {
-	takesValue, known = map[string]bool{}, map[string]bool{}
-	for _, f := range fl {
-		dv, ok := f.(cli.DocGenerationFlag)
-		for _, n := range f.Names() {
-			known[n] = true
-			takesValue[n] = ok && dv.TakesValue()
-		}
-	}
-	return takesValue, known
 }
 
 // placeholder reports whether a word stands for something in a synopsis

@@ -214,7 +214,7 @@ func versionCommand(b Binary) *cli.Command {
 // value ("--destination --no-push"): urfave/cli would take "--no-push" as
 // the destination.
 func checkArgs(app *cli.App, args []string) error {
-	valueFlags, known := flagKinds(app.Flags)
+	valueFlags, known := FlagKinds(app.Flags)
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -245,8 +245,9 @@ func flagName(a string) (name string, hasValue bool) {
 	return n, hasValue
 }
 
-// flagKinds maps every flag name and alias to whether it takes a value.
-func flagKinds(flags []cli.Flag) (takesValue, known map[string]bool) {
+// FlagKinds maps every flag name and alias to whether it takes a value
+// (docs/docs_test.go checks documented commands with it).
+func FlagKinds(flags []cli.Flag) (takesValue, known map[string]bool) {
 	takesValue, known = map[string]bool{}, map[string]bool{"help": true, "h": true, "version": true}
 	for _, f := range flags {
 		dv, ok := f.(cli.DocGenerationFlag)

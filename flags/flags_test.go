@@ -323,7 +323,7 @@ func TestExitCodes(t *testing.T) {
 // Every Kaniko executor flag (v1.24 and the maintained forks) is accepted.
 func TestEveryKanikoFlagIsDefined(t *testing.T) {
 	app := App(Binary{Name: "kimia", Engine: fakeEngine{}, EngineName: "Fake", OptionFlag: "buildkit-opt"})
-	_, known := flagKinds(app.Flags)
+	_, known := FlagKinds(app.Flags)
 	for _, f := range kanikoFlags {
 		if !known[f] {
 			t.Errorf("Kaniko flag --%s is not defined", f)
