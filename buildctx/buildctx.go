@@ -16,6 +16,33 @@ import (
 	"github.com/rapidfort/kimia/gitctx"
 )
 
+// Source is the build context as the user gave it.
+type Source struct {
+	// Context is a directory, dir://, tar://, or a git URL.
+	Context string
+	// SubPath selects a directory inside the context.
+	SubPath string
+	// Dockerfile is the --dockerfile value; relative paths are looked up
+	// in the context first.
+	Dockerfile string
+	Git        GitOptions
+	// MaxSize bounds the bytes a tarball or clone may take.
+	MaxSize int64
+}
+
+// GitOptions configures git contexts.
+type GitOptions struct {
+	Branch            string
+	Revision          string
+	SingleBranch      bool
+	RecurseSubmodules bool
+	InsecureSkipTLS   bool
+	// TokenFile holds a token for HTTPS; TokenUser is the user name sent
+	// with it.
+	TokenFile string
+	TokenUser string
+}
+
 // Prepared is a build context ready for an engine.
 type Prepared struct {
 	// Root is the top of the context: the user's directory, or a clone
@@ -53,7 +80,7 @@ func (p *Prepared) Close() error {
 }
 
 // Prepare resolves src. The caller must Close the result.
-func Prepare(ctx context.Context, src engine.Source, log *slog.Logger) (*Prepared, error) {
+func Prepare(ctx context.Context, src Source, log *slog.Logger) (*Prepared, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

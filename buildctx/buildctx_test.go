@@ -82,7 +82,7 @@ func TestPrepareDirectory(t *testing.T) {
 		{name: "a missing sub path", sub: "nope", msg: "no such directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := Prepare(context.Background(), engine.Source{Context: ctx, SubPath: tc.sub, Dockerfile: tc.df}, nil)
+			p, err := Prepare(context.Background(), Source{Context: ctx, SubPath: tc.sub, Dockerfile: tc.df}, nil)
 			if tc.msg != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.msg) || engine.KindOf(err) != engine.KindContext {
 					t.Fatalf("got %v, want a context error containing %q", err, tc.msg)
@@ -123,7 +123,7 @@ func TestPrepareTarball(t *testing.T) {
 		entry{Name: "app/Dockerfile", Body: "FROM scratch\nCOPY . /\n"},
 		entry{Name: "app/ro/", Mode: 0o500},
 		entry{Name: "app/ro/f", Body: "x", Mode: 0o400})
-	p, err := Prepare(context.Background(), engine.Source{Context: "tar://" + tarball, SubPath: "app"}, nil)
+	p, err := Prepare(context.Background(), Source{Context: "tar://" + tarball, SubPath: "app"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestPrepareTarballFromStdin(t *testing.T) {
 	old := stdin
 	defer func() { stdin = old }()
 	stdin = bytes.NewReader(makeTar(t, false, entry{Name: "sub/Dockerfile.web", Body: "FROM scratch\n"}))
-	p, err := Prepare(context.Background(), engine.Source{Context: "tar://stdin", Dockerfile: "sub/Dockerfile.web"}, nil)
+	p, err := Prepare(context.Background(), Source{Context: "tar://stdin", Dockerfile: "sub/Dockerfile.web"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,22 +158,22 @@ func TestPrepareTarballFromStdin(t *testing.T) {
 func TestPrepareTarballFailuresLeaveNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		src  engine.Source
+		src  Source
 		msg  string
 	}{
-		{"an escaping entry", engine.Source{Context: "tar://" + writeTar(t, entry{Name: "Dockerfile", Body: "x"}, entry{Name: "../evil", Body: "x"})},
+		{"an escaping entry", Source{Context: "tar://" + writeTar(t, entry{Name: "Dockerfile", Body: "x"}, entry{Name: "../evil", Body: "x"})},
 			`"../evil" leaves the context`},
-		{"a link to outside", engine.Source{Context: "tar://" + writeTar(t, entry{Name: "Dockerfile", Symlink: "/etc/passwd"})},
+		{"a link to outside", Source{Context: "tar://" + writeTar(t, entry{Name: "Dockerfile", Symlink: "/etc/passwd"})},
 			"absolute target leaves the context"},
-		{"too large", engine.Source{Context: "tar://" + writeTar(t, entry{Name: "Dockerfile", Body: strings.Repeat("x", 100)}), MaxSize: 10},
+		{"too large", Source{Context: "tar://" + writeTar(t, entry{Name: "Dockerfile", Body: strings.Repeat("x", 100)}), MaxSize: 10},
 			"--context-max-size"},
-		{"a Dockerfile outside the context", engine.Source{Context: "tar://" + writeTar(t, entry{Name: "app/x", Body: "x"}), SubPath: "app", Dockerfile: "../../Dockerfile"},
+		{"a Dockerfile outside the context", Source{Context: "tar://" + writeTar(t, entry{Name: "app/x", Body: "x"}), SubPath: "app", Dockerfile: "../../Dockerfile"},
 			"leaves the context"},
-		{"an absolute Dockerfile", engine.Source{Context: "tar://" + writeTar(t, entry{Name: "Dockerfile", Body: "x"}), Dockerfile: "/etc/passwd"},
+		{"an absolute Dockerfile", Source{Context: "tar://" + writeTar(t, entry{Name: "Dockerfile", Body: "x"}), Dockerfile: "/etc/passwd"},
 			"an absolute path cannot name a file of a tarball or git context"},
-		{"a sub path that climbs out", engine.Source{Context: "tar://" + writeTar(t, entry{Name: "Dockerfile", Body: "x"}), SubPath: "../"},
+		{"a sub path that climbs out", Source{Context: "tar://" + writeTar(t, entry{Name: "Dockerfile", Body: "x"}), SubPath: "../"},
 			"leaves the context"},
-		{"a missing file", engine.Source{Context: "tar:///nonexistent/ctx.tgz"}, "no such file or directory"},
+		{"a missing file", Source{Context: "tar:///nonexistent/ctx.tgz"}, "no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, clean := isolate(t)
@@ -198,7 +198,7 @@ func TestPrepareGit(t *testing.T) {
 
 	t.Run("a tag and a sub directory in the URL", func(t *testing.T) {
 		_, clean := isolate(t)
-		p, err := Prepare(context.Background(), engine.Source{Context: repo + "#v1.0:app"}, nil)
+		p, err := Prepare(context.Background(), Source{Context: repo + "#v1.0:app"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,8 +219,8 @@ func TestPrepareGit(t *testing.T) {
 	})
 	t.Run("a branch, a sub path and a Dockerfile outside it", func(t *testing.T) {
 		_, clean := isolate(t)
-		p, err := Prepare(context.Background(), engine.Source{Context: repo, SubPath: "app", Dockerfile: "../Dockerfile",
-			Git: engine.GitOptions{Branch: "feature"}}, nil)
+		p, err := Prepare(context.Background(), Source{Context: repo, SubPath: "app", Dockerfile: "../Dockerfile",
+			Git: GitOptions{Branch: "feature"}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,8 +234,8 @@ func TestPrepareGit(t *testing.T) {
 		_, clean := isolate(t)
 		tok := filepath.Join(t.TempDir(), "token")
 		os.WriteFile(tok, []byte(testToken+"\n"), 0o600)
-		p, err := Prepare(context.Background(), engine.Source{Context: srv.URL + "/private/app.git",
-			Git: engine.GitOptions{TokenFile: tok, TokenUser: testUser, RecurseSubmodules: true}}, nil)
+		p, err := Prepare(context.Background(), Source{Context: srv.URL + "/private/app.git",
+			Git: GitOptions{TokenFile: tok, TokenUser: testUser, RecurseSubmodules: true}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,18 +247,18 @@ func TestPrepareGit(t *testing.T) {
 	})
 	for _, tc := range []struct {
 		name string
-		src  engine.Source
+		src  Source
 		kind engine.Kind
 		msg  string
 	}{
-		{"a missing branch", engine.Source{Context: repo + "#nope"}, engine.KindContext, `ref "nope" not found`},
-		{"a wrong token", engine.Source{Context: srv.URL + "/private/app.git", Git: engine.GitOptions{TokenFile: writeToken(t, "wrong"), TokenUser: testUser}},
+		{"a missing branch", Source{Context: repo + "#nope"}, engine.KindContext, `ref "nope" not found`},
+		{"a wrong token", Source{Context: srv.URL + "/private/app.git", Git: GitOptions{TokenFile: writeToken(t, "wrong"), TokenUser: testUser}},
 			engine.KindAuth, "authentication failed"},
-		{"a sub path against the URL's", engine.Source{Context: repo + "#main:app", SubPath: "other"}, engine.KindUsage, "conflicts with the sub directory"},
-		{"a Dockerfile through a link to outside", engine.Source{Context: repo, Dockerfile: "abs"}, engine.KindContext, "leaves the context through a symbolic link"},
-		{"a Dockerfile that climbs out", engine.Source{Context: repo + "#:app", Dockerfile: "../../x"}, engine.KindContext, "leaves the context"},
-		{"a sub path that climbs out", engine.Source{Context: repo, SubPath: "app/../.."}, engine.KindContext, "leaves the context"},
-		{"too large", engine.Source{Context: repo + "#v1.0", MaxSize: gittest.BigFileSize / 2}, engine.KindContext, "--context-max-size"},
+		{"a sub path against the URL's", Source{Context: repo + "#main:app", SubPath: "other"}, engine.KindUsage, "conflicts with the sub directory"},
+		{"a Dockerfile through a link to outside", Source{Context: repo, Dockerfile: "abs"}, engine.KindContext, "leaves the context through a symbolic link"},
+		{"a Dockerfile that climbs out", Source{Context: repo + "#:app", Dockerfile: "../../x"}, engine.KindContext, "leaves the context"},
+		{"a sub path that climbs out", Source{Context: repo, SubPath: "app/../.."}, engine.KindContext, "leaves the context"},
+		{"too large", Source{Context: repo + "#v1.0", MaxSize: gittest.BigFileSize / 2}, engine.KindContext, "--context-max-size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, clean := isolate(t)
@@ -278,7 +278,7 @@ func TestPrepareGit(t *testing.T) {
 		defer hang.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(300*time.Millisecond, cancel)
-		_, err := Prepare(ctx, engine.Source{Context: hang.URL + "/app.git"}, nil)
+		_, err := Prepare(ctx, Source{Context: hang.URL + "/app.git"}, nil)
 		if err == nil || engine.KindOf(err) != engine.KindCanceled {
 			t.Fatalf("got %v (kind %v), want canceled", err, engine.KindOf(err))
 		}

@@ -14,7 +14,7 @@ import (
 // prepareGit fetches a git context into a temporary directory. The URL's
 // sub directory (url#ref:dir) becomes the sub path; giving a different
 // one with --context-sub-path as well is an error.
-func (p *Prepared) prepareGit(ctx context.Context, loc string, subPath *string, src engine.Source, log *slog.Logger) error {
+func (p *Prepared) prepareGit(ctx context.Context, loc string, subPath *string, src Source, log *slog.Logger) error {
 	r, err := gitctx.Parse(loc)
 	if err != nil {
 		return err

@@ -220,7 +220,7 @@ func TestStdinExtractionStopsWhenCanceled(t *testing.T) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	done := make(chan error, 1)
 	go func() {
-		_, err := Prepare(ctx, engine.Source{Context: "tar://stdin"}, nil)
+		_, err := Prepare(ctx, Source{Context: "tar://stdin"}, nil)
 		done <- err
 	}()
 	select {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -95,4 +96,13 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return KindInternal
+}
+
+// Canceled reports err as a cancellation when ctx was canceled (by a
+// signal, in the binaries), naming the cause; otherwise it returns err.
+func Canceled(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return Wrap(KindCanceled, fmt.Errorf("%w: %v", context.Cause(ctx), err))
+	}
+	return err
 }

@@ -6,20 +6,20 @@ import (
 	"time"
 )
 
-// Request is everything one kimia invocation asks for, resolved once from
-// flags and environment. It holds no CLI types. Engines read the build
-// fields; the shared orchestration reads Source, Output, Attest and Sign.
+// Request is what an engine builds with, resolved once from flags and
+// environment; it holds no CLI types and nothing an engine does not read.
+// The run's other options (where the context comes from, what happens to
+// the image) are build.Options; build.Run makes a Request from them.
 type Request struct {
-	// Source says where the build context comes from, as the user wrote it.
-	// The orchestration resolves it into ContextDir and Dockerfile.
-	Source Source
-
 	// ContextDir is the local directory that is the build context, with
 	// any sub path already applied. Set by the orchestration.
 	ContextDir string
 	// Dockerfile is the absolute path of the Dockerfile. It may lie
 	// outside ContextDir. Set by the orchestration.
 	Dockerfile string
+	// DockerfileName is the Dockerfile as the user named it (--dockerfile),
+	// for messages: a clone's temporary path means nothing to the user.
+	DockerfileName string
 
 	// Target is the stage to build; empty means the last one.
 	Target string
@@ -66,10 +66,6 @@ type Request struct {
 	// OutputDir is an empty directory, owned by the caller, where Build
 	// writes the OCI image layout.
 	OutputDir string
-
-	Output Output
-	Attest Attest
-	Sign   Sign
 
 	// Log receives the engine's log records; never nil after resolution.
 	Log *slog.Logger `json:"-"`
@@ -148,101 +144,4 @@ type Compression struct {
 	Algorithm string
 	// Level is the compression level; -1 means the algorithm's default.
 	Level int
-}
-
-// Source is the build context as the user gave it.
-type Source struct {
-	// Context is a directory, dir://, tar://, or a git URL.
-	Context string
-	// SubPath selects a directory inside the context.
-	SubPath string
-	// Dockerfile is the --dockerfile value; relative paths are looked up
-	// in the context first.
-	Dockerfile string
-	Git        GitOptions
-	// MaxSize bounds the bytes a tarball or clone may take.
-	MaxSize int64
-}
-
-// GitOptions configures git contexts.
-type GitOptions struct {
-	Branch            string
-	Revision          string
-	SingleBranch      bool
-	RecurseSubmodules bool
-	InsecureSkipTLS   bool
-	// TokenFile holds a token for HTTPS; TokenUser is the user name sent
-	// with it.
-	TokenFile string
-	TokenUser string
-}
-
-// Output configures what happens to the built image.
-type Output struct {
-	Destinations []string
-	NoPush       bool
-	// TarPath is a docker-archive written with every destination's tag.
-	TarPath string
-	// OCILayoutPath is a directory written as an OCI image layout.
-	OCILayoutPath              string
-	DigestFile                 string
-	ImageNameWithDigestFile    string
-	ImageNameTagWithDigestFile string
-	MetadataFile               string
-	// PushRetry is how many times a transient push failure is retried,
-	// waiting as PushBackoff says between attempts.
-	PushRetry                    int
-	PushBackoff                  Backoff
-	PushIgnoreImmutableTagErrors bool
-	SkipPushPermissionCheck      bool
-	NoPreflight                  bool
-}
-
-// Backoff is an exponential backoff: Initial, then times Factor, at most
-// Max.
-type Backoff struct {
-	Initial time.Duration
-	Max     time.Duration
-	Factor  float64
-}
-
-// Attestation modes of --attestation.
-const (
-	AttestationOff = "off"
-	AttestationMin = "min"
-	AttestationMax = "max"
-)
-
-// Attestation storage places of --attestation-storage.
-const (
-	StorageIndex     = "index"
-	StorageCosign    = "cosign"
-	StorageBoth      = "both"
-	StorageReferrers = "referrers"
-)
-
-// Attest configures SBOM and provenance.
-type Attest struct {
-	SBOM bool
-	// SBOMFormat is "spdx-json" (default) or "cyclonedx-json".
-	SBOMFormat string
-	Provenance bool
-	// ProvenanceMode is "min" (no build-arg values) or "max".
-	ProvenanceMode string
-	BuilderID      string
-	// Storage is one of the Storage* constants.
-	Storage        string
-	SBOMFile       string
-	ProvenanceFile string
-}
-
-// Sign configures cosign-compatible signing.
-type Sign struct {
-	Enabled bool
-	// KeyPath is a cosign private key (encrypted) or a plain PEM key.
-	KeyPath string
-	// PasswordEnv names the environment variable holding the key's
-	// password; the value is read when signing, never stored.
-	PasswordEnv string
-	Annotations []KeyValue
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/rapidfort/kimia/build"
 	"github.com/rapidfort/kimia/engine"
 	"github.com/rapidfort/kimia/preflight"
+	"github.com/rapidfort/kimia/publish"
 )
 
 // Version is kimia's version, set at link time by the Makefile.
@@ -142,16 +143,16 @@ func SignalContext() (context.Context, func()) {
 
 func (b Binary) build(c *cli.Context) error {
 	r := &resolver{c: c, onCLI: cliFlagNames(c.App, os.Args[1:]), getenv: os.LookupEnv}
-	req, err := r.resolve(b.OptionFlag)
+	o, err := r.resolve(b.OptionFlag)
 	if err != nil {
 		return err
 	}
 	for _, n := range r.notices {
-		req.Log.Info("notice: " + n)
+		o.Log.Info("notice: " + n)
 	}
 
-	build.KimiaVersion = Version // recorded in SBOMs and provenance
-	sum, err := build.Run(c.Context, b.Engine, req)
+	publish.KimiaVersion = Version // recorded in SBOMs and provenance
+	sum, err := build.Run(c.Context, b.Engine, *o)
 	if sum != nil {
 		// Print what was pushed even when a later step (signing) failed,
 		// so CI can tell what happened.

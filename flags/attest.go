@@ -6,26 +6,28 @@ import (
 	"strings"
 
 	"github.com/rapidfort/kimia/attest/sbom"
+	"github.com/rapidfort/kimia/build"
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/publish"
 )
 
 // attest resolves --attestation, --attest and the signing flags.
-func (r *resolver) attest(req *engine.Request) error {
-	a := &req.Attest
+func (r *resolver) attest(o *build.Options) error {
+	a := &o.Publish.Attest
 	a.SBOMFormat = "spdx-json"
 	mode := strings.ToLower(r.c.String("attestation"))
 	switch mode {
-	case engine.AttestationOff:
-	case engine.AttestationMin:
-		a.Provenance, a.ProvenanceMode = true, engine.AttestationMin
-	case engine.AttestationMax:
+	case publish.AttestationOff:
+	case publish.AttestationMin:
+		a.Provenance, a.ProvenanceMode = true, publish.AttestationMin
+	case publish.AttestationMax:
 		a.SBOM = true
-		a.Provenance, a.ProvenanceMode = true, engine.AttestationMax
+		a.Provenance, a.ProvenanceMode = true, publish.AttestationMax
 	default:
 		return usagef("attestation", "%q is not off, min or max", mode)
 	}
 	attests := r.list("attest")
-	if mode == engine.AttestationOff && r.set("attestation") && len(attests) > 0 {
+	if mode == publish.AttestationOff && r.set("attestation") && len(attests) > 0 {
 		return engine.Errorf(engine.KindUsage, "--attestation=off conflicts with --attest %s", attests[0])
 	}
 	seen := map[string]bool{}
@@ -59,9 +61,9 @@ func (r *resolver) attest(req *engine.Request) error {
 				}
 			}
 		case "provenance":
-			pmode := engine.AttestationMax
+			pmode := publish.AttestationMax
 			if v, ok := f["mode"]; ok {
-				if v != engine.AttestationMin && v != engine.AttestationMax {
+				if v != publish.AttestationMin && v != publish.AttestationMax {
 					return usagef("attest", "%q: mode must be min or max", s)
 				}
 				pmode = v
@@ -92,7 +94,7 @@ func (r *resolver) attest(req *engine.Request) error {
 		return engine.Errorf(engine.KindUsage, "an SBOM is asked for (--attestation=max or --attest type=sbom), but this kimia binary was built without SBOM support (build tag nosbom); use --attestation=min or a full build")
 	}
 	switch st := strings.ToLower(r.c.String("attestation-storage")); st {
-	case engine.StorageIndex, engine.StorageCosign, engine.StorageBoth, engine.StorageReferrers:
+	case publish.StorageIndex, publish.StorageCosign, publish.StorageBoth, publish.StorageReferrers:
 		a.Storage = st
 	default:
 		return usagef("attestation-storage", "%q is not index, cosign, both or referrers", st)
@@ -120,7 +122,7 @@ func (r *resolver) attest(req *engine.Request) error {
 		*p.dst = abs
 	}
 
-	s := &req.Sign
+	s := &o.Publish.Sign
 	s.Enabled = r.c.Bool("sign")
 	s.KeyPath = r.c.String("cosign-key")
 	s.PasswordEnv = r.c.String("cosign-password-env")
@@ -130,7 +132,7 @@ func (r *resolver) attest(req *engine.Request) error {
 	}
 	if !s.Enabled {
 		// cosign's .att tag holds signed attestations only.
-		if a.Storage == engine.StorageCosign && (a.SBOM || a.Provenance) {
+		if a.Storage == publish.StorageCosign && (a.SBOM || a.Provenance) {
 			return engine.Errorf(engine.KindUsage, "--attestation-storage=cosign stores signed attestations: add --sign and --cosign-key, or use --attestation-storage=index, both or referrers")
 		}
 		if s.KeyPath != "" {
@@ -147,7 +149,7 @@ func (r *resolver) attest(req *engine.Request) error {
 	if _, err := os.Stat(s.KeyPath); err != nil {
 		return usagef("cosign-key", "%v", unwrapPathError(err))
 	}
-	if r.c.Bool("no-push") || len(req.Output.Destinations) == 0 {
+	if r.c.Bool("no-push") || len(o.Publish.Destinations) == 0 {
 		return engine.Errorf(engine.KindUsage, "--sign with nothing to sign: signatures are stored beside a pushed image; give a --destination and drop --no-push")
 	}
 	return nil

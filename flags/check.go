@@ -31,7 +31,7 @@ func checkCommand(b Binary) *cli.Command {
 				return engine.Errorf(engine.KindUsage, "unexpected argument %q", c.Args().First())
 			}
 			r := &resolver{c: c, onCLI: cliFlagNames(c.App, os.Args[1:]), getenv: os.LookupEnv, lenient: true}
-			req, err := r.resolve(b.OptionFlag)
+			o, err := r.resolve(b.OptionFlag)
 			if err != nil {
 				return err
 			}
@@ -40,10 +40,10 @@ func checkCommand(b Binary) *cli.Command {
 			if err != nil {
 				results = append(results, preflight.Result{Name: "engine", Status: preflight.Fail, Detail: err.Error()})
 			}
-			reg := registry.New(req.Registry, 0, req.Output.PushBackoff)
+			reg := registry.New(o.Engine.Registry, 0, o.Publish.PushBackoff)
 			results = append(results, preflight.Run(c.Context, preflight.Options{
-				Info: info, Platforms: req.Platforms, CacheDir: req.Cache.Dir, Probe: true,
-				Destinations: req.Output.Destinations, PushCheck: reg.CheckPushPermission,
+				Info: info, Platforms: o.Engine.Platforms, CacheDir: o.Engine.Cache.Dir, Probe: true,
+				Destinations: o.Publish.Destinations, PushCheck: reg.CheckPushPermission,
 			})...)
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rapidfort/kimia/build"
 	"github.com/rapidfort/kimia/engine"
 )
 
@@ -26,10 +27,10 @@ func (fakeEngine) Build(context.Context, *engine.Request) (*engine.Result, error
 }
 
 // parse runs the CLI on args up to the resolved request, without building.
-func parse(t *testing.T, env map[string]string, args ...string) (*engine.Request, []string, error) {
+func parse(t *testing.T, env map[string]string, args ...string) (*build.Options, []string, error) {
 	t.Helper()
 	app := App(Binary{Name: "kimia", Engine: fakeEngine{}, EngineName: "Fake", OptionFlag: "buildkit-opt"})
-	var req *engine.Request
+	var req *build.Options
 	var notices []string
 	app.Action = func(c *cli.Context) error {
 		r := &resolver{c: c, onCLI: cliFlagNames(c.App, args), getenv: func(k string) (string, bool) {
@@ -70,16 +71,16 @@ func TestValidRequests(t *testing.T) {
 		name  string
 		env   map[string]string
 		args  []string
-		check func(t *testing.T, r *engine.Request, notices []string)
+		check func(t *testing.T, o *build.Options, notices []string)
 	}{
 		{
 			name: "Kaniko's short flags and a destination",
 			args: []string{"-c", "/src", "-f", "build/Dockerfile", "-d", "reg.example/app:v1", "-t", "final"},
-			check: func(t *testing.T, r *engine.Request, _ []string) {
-				if r.Source.Context != "/src" || r.Source.Dockerfile != "build/Dockerfile" || r.Target != "final" {
-					t.Errorf("source %+v target %q", r.Source, r.Target)
+			check: func(t *testing.T, o *build.Options, _ []string) {
+				if o.Source.Context != "/src" || o.Source.Dockerfile != "build/Dockerfile" || o.Engine.Target != "final" {
+					t.Errorf("source %+v target %q", o.Source, o.Engine.Target)
 				}
-				if got := r.Output.Destinations; len(got) != 1 || got[0] != "reg.example/app:v1" {
+				if got := o.Publish.Destinations; len(got) != 1 || got[0] != "reg.example/app:v1" {
 					t.Errorf("destinations %v", got)
 				}
 			},
@@ -87,9 +88,9 @@ func TestValidRequests(t *testing.T) {
 		{
 			name: "a destination without a tag gets latest",
 			args: []string{"--destination=reg.example/app"},
-			check: func(t *testing.T, r *engine.Request, _ []string) {
-				if r.Output.Destinations[0] != "reg.example/app:latest" {
-					t.Errorf("destination %v", r.Output.Destinations)
+			check: func(t *testing.T, o *build.Options, _ []string) {
+				if o.Publish.Destinations[0] != "reg.example/app:latest" {
+					t.Errorf("destination %v", o.Publish.Destinations)
 				}
 			},
 		},
@@ -97,10 +98,10 @@ func TestValidRequests(t *testing.T) {
 			name: "build args keep commas and take bare names from the environment",
 			env:  map[string]string{"FROM_ENV": "env-value"},
 			args: []string{"--no-push", "--build-arg", "LIST=a,b,c", "--build-arg", "FROM_ENV", "--build-arg", "UNSET"},
-			check: func(t *testing.T, r *engine.Request, notices []string) {
+			check: func(t *testing.T, o *build.Options, notices []string) {
 				want := []engine.KeyValue{{Key: "LIST", Value: "a,b,c"}, {Key: "FROM_ENV", Value: "env-value"}}
-				if len(r.BuildArgs) != 2 || r.BuildArgs[0] != want[0] || r.BuildArgs[1] != want[1] {
-					t.Errorf("build args %v, want %v", r.BuildArgs, want)
+				if len(o.Engine.BuildArgs) != 2 || o.Engine.BuildArgs[0] != want[0] || o.Engine.BuildArgs[1] != want[1] {
+					t.Errorf("build args %v, want %v", o.Engine.BuildArgs, want)
 				}
 				if len(notices) != 1 || !strings.Contains(notices[0], "UNSET") {
 					t.Errorf("notices %v, want one about UNSET", notices)
@@ -110,9 +111,9 @@ func TestValidRequests(t *testing.T) {
 		{
 			name: "platforms from the buildx and Kaniko spellings, deduplicated",
 			args: []string{"--no-push", "--platform=linux/amd64,linux/arm64", "--customPlatform=linux/aarch64", "--custom-platform", "linux/arm/v7"},
-			check: func(t *testing.T, r *engine.Request, _ []string) {
+			check: func(t *testing.T, o *build.Options, _ []string) {
 				var got []string
-				for _, p := range r.Platforms {
+				for _, p := range o.Engine.Platforms {
 					got = append(got, p.String())
 				}
 				if strings.Join(got, " ") != "linux/amd64 linux/arm64 linux/arm/v7" {
@@ -128,15 +129,15 @@ func TestValidRequests(t *testing.T) {
 				"KIMIA_PUSH_RETRY":  "7",
 				"KIMIA_BUILD_ARG":   "A=1,2",
 			},
-			check: func(t *testing.T, r *engine.Request, _ []string) {
-				if len(r.Output.Destinations) != 2 || !r.Cache.Enabled || r.Output.PushRetry != 7 {
-					t.Errorf("destinations %v cache %v retry %d", r.Output.Destinations, r.Cache.Enabled, r.Output.PushRetry)
+			check: func(t *testing.T, o *build.Options, _ []string) {
+				if len(o.Publish.Destinations) != 2 || !o.Engine.Cache.Enabled || o.Publish.PushRetry != 7 {
+					t.Errorf("destinations %v cache %v retry %d", o.Publish.Destinations, o.Engine.Cache.Enabled, o.Publish.PushRetry)
 				}
-				if len(r.BuildArgs) != 1 || r.BuildArgs[0].Value != "1,2" {
-					t.Errorf("build args %v", r.BuildArgs)
+				if len(o.Engine.BuildArgs) != 1 || o.Engine.BuildArgs[0].Value != "1,2" {
+					t.Errorf("build args %v", o.Engine.BuildArgs)
 				}
-				if r.Cache.Repo != "reg.example/a/cache" {
-					t.Errorf("cache repo %q, want Kaniko's default reg.example/a/cache", r.Cache.Repo)
+				if o.Engine.Cache.Repo != "reg.example/a/cache" {
+					t.Errorf("cache repo %q, want Kaniko's default reg.example/a/cache", o.Engine.Cache.Repo)
 				}
 			},
 		},
@@ -144,24 +145,24 @@ func TestValidRequests(t *testing.T) {
 			name: "the command line wins over the environment",
 			env:  map[string]string{"KIMIA_DESTINATION": "reg.example/env:1"},
 			args: []string{"-d", "reg.example/cli:1"},
-			check: func(t *testing.T, r *engine.Request, _ []string) {
-				if len(r.Output.Destinations) != 1 || r.Output.Destinations[0] != "reg.example/cli:1" {
-					t.Errorf("destinations %v", r.Output.Destinations)
+			check: func(t *testing.T, o *build.Options, _ []string) {
+				if len(o.Publish.Destinations) != 1 || o.Publish.Destinations[0] != "reg.example/cli:1" {
+					t.Errorf("destinations %v", o.Publish.Destinations)
 				}
 			},
 		},
 		{
 			name: "Kaniko's own variables",
 			env:  map[string]string{"KANIKO_NO_PUSH": "true", "KANIKO_REGISTRY_MIRROR": "mirror.example,mirror2.example", "KANIKO_REGISTRY_MAP": "index.docker.io=m.example;quay.io=q.example"},
-			check: func(t *testing.T, r *engine.Request, _ []string) {
-				if !r.Output.NoPush {
+			check: func(t *testing.T, o *build.Options, _ []string) {
+				if !o.Publish.NoPush {
 					t.Error("KANIKO_NO_PUSH ignored")
 				}
-				if strings.Join(r.Registry.Mirrors, " ") != "mirror.example mirror2.example" {
-					t.Errorf("mirrors %v", r.Registry.Mirrors)
+				if strings.Join(o.Engine.Registry.Mirrors, " ") != "mirror.example mirror2.example" {
+					t.Errorf("mirrors %v", o.Engine.Registry.Mirrors)
 				}
-				if len(r.Registry.Maps) != 2 || r.Registry.Maps[1].From != "quay.io" {
-					t.Errorf("maps %+v", r.Registry.Maps)
+				if len(o.Engine.Registry.Maps) != 2 || o.Engine.Registry.Maps[1].From != "quay.io" {
+					t.Errorf("maps %+v", o.Engine.Registry.Maps)
 				}
 			},
 		},
@@ -169,18 +170,18 @@ func TestValidRequests(t *testing.T) {
 			name: "SOURCE_DATE_EPOCH sets the time; --reproducible alone means epoch 0",
 			env:  map[string]string{"SOURCE_DATE_EPOCH": "1609459200"},
 			args: []string{"--no-push"},
-			check: func(t *testing.T, r *engine.Request, _ []string) {
-				if r.SourceDateEpoch == nil || !r.SourceDateEpoch.Equal(time.Unix(1609459200, 0)) || r.Reproducible {
-					t.Errorf("epoch %v reproducible %v", r.SourceDateEpoch, r.Reproducible)
+			check: func(t *testing.T, o *build.Options, _ []string) {
+				if o.Engine.SourceDateEpoch == nil || !o.Engine.SourceDateEpoch.Equal(time.Unix(1609459200, 0)) || o.Engine.Reproducible {
+					t.Errorf("epoch %v reproducible %v", o.Engine.SourceDateEpoch, o.Engine.Reproducible)
 				}
 			},
 		},
 		{
 			name: "--timestamp implies --reproducible",
 			args: []string{"--no-push", "--timestamp=42"},
-			check: func(t *testing.T, r *engine.Request, _ []string) {
-				if !r.Reproducible || r.SourceDateEpoch.Unix() != 42 {
-					t.Errorf("reproducible %v epoch %v", r.Reproducible, r.SourceDateEpoch)
+			check: func(t *testing.T, o *build.Options, _ []string) {
+				if !o.Engine.Reproducible || o.Engine.SourceDateEpoch.Unix() != 42 {
+					t.Errorf("reproducible %v epoch %v", o.Engine.Reproducible, o.Engine.SourceDateEpoch)
 				}
 			},
 		},
@@ -188,11 +189,11 @@ func TestValidRequests(t *testing.T) {
 			name: "secrets from files and environment variables, by reference only",
 			env:  map[string]string{"API_TOKEN": "hunter2"},
 			args: []string{"--no-push", "--secret", "id=file,src=" + secretFile, "--secret", "id=tok,env=API_TOKEN", "--secret", "id=API_TOKEN"},
-			check: func(t *testing.T, r *engine.Request, _ []string) {
+			check: func(t *testing.T, o *build.Options, _ []string) {
 				want := []engine.Secret{{ID: "file", Src: secretFile}, {ID: "tok", Env: "API_TOKEN"}, {ID: "API_TOKEN", Env: "API_TOKEN"}}
 				for i, w := range want {
-					if r.Secrets[i] != w {
-						t.Errorf("secret %d = %+v, want %+v", i, r.Secrets[i], w)
+					if o.Engine.Secrets[i] != w {
+						t.Errorf("secret %d = %+v, want %+v", i, o.Engine.Secrets[i], w)
 					}
 				}
 			},
@@ -200,7 +201,7 @@ func TestValidRequests(t *testing.T) {
 		{
 			name: "no-op Kaniko flags are accepted with a notice each",
 			args: []string{"--no-push", "--snapshotMode=redo", "--use-new-run", "--single-snapshot", "--cleanup", "--force", "--kaniko-dir=/kaniko", "--ignore-path=/x", "--ignore-var-run=false"},
-			check: func(t *testing.T, _ *engine.Request, notices []string) {
+			check: func(t *testing.T, _ *build.Options, notices []string) {
 				for _, f := range []string{"snapshot-mode", "use-new-run", "single-snapshot", "cleanup", "force", "kaniko-dir", "ignore-path", "ignore-var-run"} {
 					found := false
 					for _, n := range notices {
@@ -215,8 +216,8 @@ func TestValidRequests(t *testing.T) {
 		{
 			name: "registry settings",
 			args: []string{"--no-push", "--insecure-registry=r1:5000", "--skip-tls-verify-registry=r2", "--registry-certificate=r3=" + secretFile, "--registry-client-cert=r4=" + secretFile + "," + secretFile, "--registry-mirror=mirror.example", "--insecure-pull"},
-			check: func(t *testing.T, r *engine.Request, _ []string) {
-				rc := r.Registry
+			check: func(t *testing.T, o *build.Options, _ []string) {
+				rc := o.Engine.Registry
 				if !rc.Host("r1:5000", engine.Push).PlainHTTP || !rc.Host("r2", engine.Push).SkipTLSVerify || rc.Host("r2", engine.Push).PlainHTTP {
 					t.Errorf("hosts %+v", rc)
 				}

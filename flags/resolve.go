@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rapidfort/kimia/build"
 	"github.com/rapidfort/kimia/engine"
 )
 
@@ -56,33 +57,33 @@ func (r *resolver) notice(format string, args ...any) {
 }
 
 // resolve builds the request. optionFlag is the engine's pass-through flag.
-func (r *resolver) resolve(optionFlag string) (*engine.Request, error) {
-	req := &engine.Request{}
-	for _, step := range []func(*engine.Request) error{
+func (r *resolver) resolve(optionFlag string) (*build.Options, error) {
+	o := &build.Options{}
+	for _, step := range []func(*build.Options) error{
 		r.core, r.build, r.cache, r.output, r.attest, r.git, r.registry,
 		r.reproducible, r.kanikoNoops, r.logging,
-		func(req *engine.Request) error { return r.engineOptions(req, optionFlag) },
+		func(o *build.Options) error { return r.engineOptions(o, optionFlag) },
 		r.consistency,
 	} {
-		if err := step(req); err != nil {
+		if err := step(o); err != nil {
 			return nil, err
 		}
 	}
-	return req, nil
+	return o, nil
 }
 
-func (r *resolver) core(req *engine.Request) error {
+func (r *resolver) core(o *build.Options) error {
 	c := r.c
-	req.Source.Context = c.String("context")
-	if req.Source.Context == "" {
+	o.Source.Context = c.String("context")
+	if o.Source.Context == "" {
 		return usagef("context", "empty; give a directory, tar:// file or git URL")
 	}
-	req.Source.Dockerfile = c.String("dockerfile")
-	if req.Source.Dockerfile == "" {
+	o.Source.Dockerfile = c.String("dockerfile")
+	if o.Source.Dockerfile == "" {
 		return usagef("dockerfile", "empty; give the Dockerfile's path")
 	}
-	req.Source.SubPath = c.String("context-sub-path")
-	req.Target = c.String("target")
+	o.Source.SubPath = c.String("context-sub-path")
+	o.Engine.Target = c.String("target")
 	seen := map[string]bool{}
 	for _, d := range r.list("destination") {
 		tag, err := parseDestination(d)
@@ -93,12 +94,12 @@ func (r *resolver) core(req *engine.Request) error {
 			return usagef("destination", "%q is given twice", d)
 		}
 		seen[tag.Name()] = true
-		req.Output.Destinations = append(req.Output.Destinations, tag.Name())
+		o.Publish.Destinations = append(o.Publish.Destinations, tag.Name())
 	}
 	return nil
 }
 
-func (r *resolver) build(req *engine.Request) error {
+func (r *resolver) build(o *build.Options) error {
 	for _, s := range r.list("build-arg") {
 		kv, ok, err := parseBuildArg(s, r.getenv)
 		if err != nil {
@@ -108,13 +109,13 @@ func (r *resolver) build(req *engine.Request) error {
 			r.notice("--build-arg %s: %s is not set in the environment; the Dockerfile's default applies", s, s)
 			continue
 		}
-		req.BuildArgs = append(req.BuildArgs, kv)
+		o.Engine.BuildArgs = append(o.Engine.BuildArgs, kv)
 	}
 	var err error
-	if req.Labels, err = r.kvs("label"); err != nil {
+	if o.Engine.Labels, err = r.kvs("label"); err != nil {
 		return err
 	}
-	if req.Annotations, err = r.kvs("annotation"); err != nil {
+	if o.Engine.Annotations, err = r.kvs("annotation"); err != nil {
 		return err
 	}
 	seen := map[string]bool{}
@@ -133,7 +134,7 @@ func (r *resolver) build(req *engine.Request) error {
 		for _, p := range ps {
 			if !seen[p.String()] {
 				seen[p.String()] = true
-				req.Platforms = append(req.Platforms, p)
+				o.Engine.Platforms = append(o.Engine.Platforms, p)
 			}
 		}
 	}
@@ -147,30 +148,30 @@ func (r *resolver) build(req *engine.Request) error {
 			return usagef("secret", "id %q is given twice", sec.ID)
 		}
 		ids[sec.ID] = true
-		req.Secrets = append(req.Secrets, sec)
+		o.Engine.Secrets = append(o.Engine.Secrets, sec)
 	}
 	for _, s := range r.list("ssh") {
 		ssh, err := parseSSH(s, r.getenv)
 		if err != nil {
 			return err
 		}
-		req.SSH = append(req.SSH, ssh)
+		o.Engine.SSH = append(o.Engine.SSH, ssh)
 	}
-	req.SkipUnusedStages = r.c.Bool("skip-unused-stages")
+	o.Engine.SkipUnusedStages = r.c.Bool("skip-unused-stages")
 	switch d := strings.ToLower(r.c.String("storage-driver")); d {
 	case "":
 	case "native", "vfs":
-		req.StorageDriver = engine.StorageNative
+		o.Engine.StorageDriver = engine.StorageNative
 	case "overlay", "overlayfs", "overlay2":
-		req.StorageDriver = engine.StorageOverlay
+		o.Engine.StorageDriver = engine.StorageOverlay
 	default:
 		return usagef("storage-driver", "%q is not native or overlay", d)
 	}
 	switch f := strings.ToLower(r.c.String("format")); f {
 	case "oci", "":
-		req.Format = engine.FormatOCI
+		o.Engine.Format = engine.FormatOCI
 	case "docker":
-		req.Format = engine.FormatDocker
+		o.Engine.Format = engine.FormatDocker
 	default:
 		return usagef("format", "%q is not oci or docker", f)
 	}
@@ -189,28 +190,28 @@ func (r *resolver) kvs(flag string) ([]engine.KeyValue, error) {
 	return out, nil
 }
 
-func (r *resolver) cache(req *engine.Request) error {
+func (r *resolver) cache(o *build.Options) error {
 	c := r.c
-	req.Cache.Enabled = c.Bool("cache")
-	req.Cache.TTL = c.Duration("cache-ttl")
-	if req.Cache.TTL <= 0 {
-		return usagef("cache-ttl", "%s is not a positive duration such as 24h", req.Cache.TTL)
+	o.Engine.Cache.Enabled = c.Bool("cache")
+	o.Engine.Cache.TTL = c.Duration("cache-ttl")
+	if o.Engine.Cache.TTL <= 0 {
+		return usagef("cache-ttl", "%s is not a positive duration such as 24h", o.Engine.Cache.TTL)
 	}
-	req.Cache.NoPush = c.Bool("no-push-cache")
-	req.Cache.CopyLayers = c.Bool("cache-copy-layers")
-	req.Cache.RunLayers = c.Bool("cache-run-layers")
+	o.Engine.Cache.NoPush = c.Bool("no-push-cache")
+	o.Engine.Cache.CopyLayers = c.Bool("cache-copy-layers")
+	o.Engine.Cache.RunLayers = c.Bool("cache-run-layers")
 	if dir := c.String("cache-dir"); dir != "" {
-		if !req.Cache.Enabled {
+		if !o.Engine.Cache.Enabled {
 			r.notice("--cache-dir is used only with --cache; building without a cache")
 		} else {
 			abs, err := filepath.Abs(dir)
 			if err != nil {
 				return usagef("cache-dir", "%q: %v", dir, err)
 			}
-			req.Cache.Dir = abs
+			o.Engine.Cache.Dir = abs
 		}
-	} else if req.Cache.Enabled {
-		req.Cache.Dir = defaultCacheDir(r.getenv)
+	} else if o.Engine.Cache.Enabled {
+		o.Engine.Cache.Dir = defaultCacheDir(r.getenv)
 	}
 	if repo := c.String("cache-repo"); repo != "" {
 		if strings.HasPrefix(repo, "oci:") {
@@ -220,7 +221,7 @@ func (r *resolver) cache(req *engine.Request) error {
 		if err != nil {
 			return err
 		}
-		req.Cache.Repo = rp.String()
+		o.Engine.Cache.Repo = rp.String()
 	}
 	if c.IsSet("compressed-caching") && !c.Bool("compressed-caching") {
 		r.notice("--compressed-caching=false: both engines keep cached layers compressed; the flag has no effect")
@@ -243,18 +244,18 @@ func defaultCacheDir(getenv func(string) (string, bool)) string {
 	return filepath.Join(os.TempDir(), "kimia-cache")
 }
 
-func (r *resolver) output(req *engine.Request) error {
+func (r *resolver) output(o *build.Options) error {
 	c := r.c
-	o := &req.Output
-	o.NoPush = c.Bool("no-push")
+	out := &o.Publish
+	out.NoPush = c.Bool("no-push")
 	for _, p := range []struct {
 		flag string
 		dst  *string
 	}{
-		{"tar-path", &o.TarPath}, {"oci-layout-path", &o.OCILayoutPath},
-		{"digest-file", &o.DigestFile}, {"image-name-with-digest-file", &o.ImageNameWithDigestFile},
-		{"image-name-tag-with-digest-file", &o.ImageNameTagWithDigestFile},
-		{"metadata-file", &o.MetadataFile},
+		{"tar-path", &out.TarPath}, {"oci-layout-path", &out.OCILayoutPath},
+		{"digest-file", &out.DigestFile}, {"image-name-with-digest-file", &out.ImageNameWithDigestFile},
+		{"image-name-tag-with-digest-file", &out.ImageNameTagWithDigestFile},
+		{"metadata-file", &out.MetadataFile},
 	} {
 		v := c.String(p.flag)
 		if v == "" {
@@ -270,46 +271,46 @@ func (r *resolver) output(req *engine.Request) error {
 		*p.dst = abs
 	}
 	var err error
-	if o.PushRetry, err = parseRetries("push-retry", c.Int("push-retry")); err != nil {
+	if out.PushRetry, err = parseRetries("push-retry", c.Int("push-retry")); err != nil {
 		return err
 	}
-	o.PushIgnoreImmutableTagErrors = c.Bool("push-ignore-immutable-tag-errors")
-	o.SkipPushPermissionCheck = c.Bool("skip-push-permission-check")
+	out.IgnoreImmutableTagErrors = c.Bool("push-ignore-immutable-tag-errors")
+	out.SkipPushPermissionCheck = c.Bool("skip-push-permission-check")
 	o.NoPreflight = c.Bool("no-preflight")
-	o.PushBackoff.Initial = time.Duration(c.Int("push-retry-initial-delay")) * time.Millisecond
-	o.PushBackoff.Max = time.Duration(c.Int("push-retry-max-delay")) * time.Millisecond
-	o.PushBackoff.Factor = c.Float64("push-retry-backoff-multiplier")
-	if o.PushBackoff.Initial <= 0 {
+	out.PushBackoff.Initial = time.Duration(c.Int("push-retry-initial-delay")) * time.Millisecond
+	out.PushBackoff.Max = time.Duration(c.Int("push-retry-max-delay")) * time.Millisecond
+	out.PushBackoff.Factor = c.Float64("push-retry-backoff-multiplier")
+	if out.PushBackoff.Initial <= 0 {
 		return usagef("push-retry-initial-delay", "%d is not a positive number of milliseconds", c.Int("push-retry-initial-delay"))
 	}
-	if o.PushBackoff.Max < o.PushBackoff.Initial {
+	if out.PushBackoff.Max < out.PushBackoff.Initial {
 		return usagef("push-retry-max-delay", "%d is less than --push-retry-initial-delay", c.Int("push-retry-max-delay"))
 	}
-	if o.PushBackoff.Factor < 1 || o.PushBackoff.Factor > 10 {
-		return usagef("push-retry-backoff-multiplier", "%g is not between 1 and 10", o.PushBackoff.Factor)
+	if out.PushBackoff.Factor < 1 || out.PushBackoff.Factor > 10 {
+		return usagef("push-retry-backoff-multiplier", "%g is not between 1 and 10", out.PushBackoff.Factor)
 	}
 
-	req.Compression.Algorithm = strings.ToLower(c.String("compression"))
-	req.Compression.Level = c.Int("compression-level")
+	o.Engine.Compression.Algorithm = strings.ToLower(c.String("compression"))
+	o.Engine.Compression.Level = c.Int("compression-level")
 	lo, hi := 1, 9
-	switch req.Compression.Algorithm {
+	switch o.Engine.Compression.Algorithm {
 	case "gzip":
 	case "zstd":
 		hi = 22
 	case "uncompressed", "none":
-		req.Compression.Algorithm = "uncompressed"
+		o.Engine.Compression.Algorithm = "uncompressed"
 		lo, hi = 0, 0
 	default:
-		return usagef("compression", "%q is not gzip, zstd or uncompressed", req.Compression.Algorithm)
+		return usagef("compression", "%q is not gzip, zstd or uncompressed", o.Engine.Compression.Algorithm)
 	}
-	if l := req.Compression.Level; l != -1 && (l < lo || l > hi) {
-		return usagef("compression-level", "%d is out of range for %s (%d-%d, or -1 for the default)", l, req.Compression.Algorithm, lo, hi)
+	if l := o.Engine.Compression.Level; l != -1 && (l < lo || l > hi) {
+		return usagef("compression-level", "%d is out of range for %s (%d-%d, or -1 for the default)", l, o.Engine.Compression.Algorithm, lo, hi)
 	}
 	return nil
 }
 
-func (r *resolver) git(req *engine.Request) error {
-	g := &req.Source.Git
+func (r *resolver) git(o *build.Options) error {
+	g := &o.Source.Git
 	if s := r.c.String("git"); s != "" {
 		f, err := parseFields("git", s)
 		if err != nil {
@@ -352,13 +353,13 @@ func (r *resolver) git(req *engine.Request) error {
 	if err != nil {
 		return err
 	}
-	req.Source.MaxSize = n
+	o.Source.MaxSize = n
 	return nil
 }
 
-func (r *resolver) registry(req *engine.Request) error {
+func (r *resolver) registry(o *build.Options) error {
 	c := r.c
-	rc := &req.Registry
+	rc := &o.Engine.Registry
 	rc.Insecure = c.Bool("insecure")
 	rc.InsecurePull = c.Bool("insecure-pull")
 	rc.SkipTLSVerify = c.Bool("skip-tls-verify")
@@ -411,17 +412,17 @@ func (r *resolver) registry(req *engine.Request) error {
 		r.notice("--skip-default-registry-fallback has no effect without --registry-mirror or --registry-map")
 	}
 	var err error
-	if req.ImageDownloadRetry, err = parseRetries("image-download-retry", c.Int("image-download-retry")); err != nil {
+	if o.Engine.ImageDownloadRetry, err = parseRetries("image-download-retry", c.Int("image-download-retry")); err != nil {
 		return err
 	}
 	extract, err := parseRetries("image-fs-extract-retry", c.Int("image-fs-extract-retry"))
 	if err != nil {
 		return err
 	}
-	if extract > req.ImageDownloadRetry {
+	if extract > o.Engine.ImageDownloadRetry {
 		// The engines pull and unpack in one step, so extraction retries
 		// are pull retries.
-		req.ImageDownloadRetry = extract
+		o.Engine.ImageDownloadRetry = extract
 		r.notice("--image-fs-extract-retry=%d: the engines pull and unpack in one step; retrying base-image pulls %d times", extract, extract)
 	}
 	rc.DockerConfigDir = dockerConfigDir(r.getenv)
@@ -448,15 +449,15 @@ func dockerConfigDir(getenv func(string) (string, bool)) string {
 	return ""
 }
 
-func (r *resolver) reproducible(req *engine.Request) error {
-	req.Reproducible = r.c.Bool("reproducible")
+func (r *resolver) reproducible(o *build.Options) error {
+	o.Engine.Reproducible = r.c.Bool("reproducible")
 	if s := r.c.String("timestamp"); s != "" {
 		t, err := parseEpoch("--timestamp", s)
 		if err != nil {
 			return err
 		}
-		req.Reproducible = true
-		req.SourceDateEpoch = &t
+		o.Engine.Reproducible = true
+		o.Engine.SourceDateEpoch = &t
 		return nil
 	}
 	if s, ok := r.getenv("SOURCE_DATE_EPOCH"); ok && s != "" {
@@ -464,16 +465,16 @@ func (r *resolver) reproducible(req *engine.Request) error {
 		if err != nil {
 			return err
 		}
-		req.SourceDateEpoch = &t
+		o.Engine.SourceDateEpoch = &t
 	}
-	if req.Reproducible && req.SourceDateEpoch == nil {
+	if o.Engine.Reproducible && o.Engine.SourceDateEpoch == nil {
 		t := time.Unix(0, 0).UTC()
-		req.SourceDateEpoch = &t
+		o.Engine.SourceDateEpoch = &t
 	}
 	return nil
 }
 
-func (r *resolver) kanikoNoops(req *engine.Request) error {
+func (r *resolver) kanikoNoops(o *build.Options) error {
 	c := r.c
 	if c.IsSet("bucket") {
 		return usagef("bucket", "GCS bucket contexts are not supported; download the tarball and use --context=tar://FILE, or use a git URL")
@@ -497,48 +498,48 @@ func (r *resolver) kanikoNoops(req *engine.Request) error {
 	return nil
 }
 
-func (r *resolver) engineOptions(req *engine.Request, optionFlag string) error {
+func (r *resolver) engineOptions(o *build.Options, optionFlag string) error {
 	opts, err := r.kvs(optionFlag)
 	if err != nil {
 		return err
 	}
-	req.EngineOptions = opts
+	o.Engine.EngineOptions = opts
 	return nil
 }
 
 // consistency checks combinations of flags.
-func (r *resolver) consistency(req *engine.Request) error {
-	o := &req.Output
-	if !o.NoPush && len(o.Destinations) == 0 && !r.lenient {
+func (r *resolver) consistency(o *build.Options) error {
+	out := &o.Publish
+	if !out.NoPush && len(out.Destinations) == 0 && !r.lenient {
 		return engine.Errorf(engine.KindUsage, "no --destination given: name where to push, or add --no-push")
 	}
-	if o.ImageNameTagWithDigestFile != "" || o.ImageNameWithDigestFile != "" {
-		if len(o.Destinations) == 0 {
+	if out.ImageNameTagWithDigestFile != "" || out.ImageNameWithDigestFile != "" {
+		if len(out.Destinations) == 0 {
 			return engine.Errorf(engine.KindUsage, "--image-name-with-digest-file and --image-name-tag-with-digest-file need at least one --destination")
 		}
 	}
-	if o.TarPath != "" && len(req.Platforms) > 1 {
-		return engine.Errorf(engine.KindUsage, "--tar-path with %d platforms: a docker-archive holds one image per tag; use --oci-layout-path for a multi-platform image", len(req.Platforms))
+	if out.TarPath != "" && len(o.Engine.Platforms) > 1 {
+		return engine.Errorf(engine.KindUsage, "--tar-path with %d platforms: a docker-archive holds one image per tag; use --oci-layout-path for a multi-platform image", len(o.Engine.Platforms))
 	}
-	if req.Cache.Enabled && req.Cache.Repo == "" && len(o.Destinations) > 0 && !o.NoPush {
+	if o.Engine.Cache.Enabled && o.Engine.Cache.Repo == "" && len(out.Destinations) > 0 && !out.NoPush {
 		// Kaniko's default: the first destination's repository + /cache.
 		// With --no-push Kaniko asks for an explicit --cache-repo; kimia
 		// then keeps the local cache only.
-		tag, _ := parseDestination(o.Destinations[0])
-		req.Cache.Repo = tag.Context().String() + "/cache"
+		tag, _ := parseDestination(out.Destinations[0])
+		o.Engine.Cache.Repo = tag.Context().String() + "/cache"
 	}
-	if req.Cache.NoPush && req.Cache.Repo == "" {
+	if o.Engine.Cache.NoPush && o.Engine.Cache.Repo == "" {
 		r.notice("--no-push-cache has no effect without a registry cache (--cache-repo, or --cache with a --destination)")
 	}
-	if req.Cache.Repo != "" && !req.Cache.Enabled {
+	if o.Engine.Cache.Repo != "" && !o.Engine.Cache.Enabled {
 		r.notice("--cache-repo is used only with --cache; building without a cache")
-		req.Cache.Repo = ""
+		o.Engine.Cache.Repo = ""
 	}
 	return nil
 }
 
 // logging sets up the logger and progress display of the request.
-func (r *resolver) logging(req *engine.Request) error {
+func (r *resolver) logging(o *build.Options) error {
 	log, err := newLogger(r.c.App.ErrWriter, r.c.String("verbosity"), r.c.String("log-format"), r.c.Bool("log-timestamp"))
 	if err != nil {
 		return err
@@ -547,8 +548,8 @@ func (r *resolver) logging(req *engine.Request) error {
 	if err != nil {
 		return err
 	}
-	req.Log = log
-	req.Progress = r.c.App.ErrWriter
-	req.ProgressMode = progress
+	o.Log = log
+	o.Engine.Progress = r.c.App.ErrWriter
+	o.Engine.ProgressMode = progress
 	return nil
 }

@@ -26,7 +26,7 @@ func TestPushIndexToTwoRepositoriesOfOneRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := New(engine.RegistryConfig{InsecureRegistries: []string{host}}, 0, engine.Backoff{})
+	c := New(engine.RegistryConfig{InsecureRegistries: []string{host}}, 0, Backoff{})
 	if _, err := c.Push(context.Background(), idx, []string{host + "/a:v1", host + "/b:v1"}, PushOptions{}); err != nil {
 		t.Fatal(err)
 	}

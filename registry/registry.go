@@ -28,14 +28,22 @@ type Client struct {
 	cfg      engine.RegistryConfig
 	keychain *Keychain
 	retries  int
-	backoff  engine.Backoff
+	backoff  Backoff
+}
+
+// Backoff is an exponential backoff: Initial, then times Factor, at most
+// Max.
+type Backoff struct {
+	Initial time.Duration
+	Max     time.Duration
+	Factor  float64
 }
 
 // New returns a client for cfg. retries is how many times a transient
 // failure of one registry operation is retried, waiting as backoff says.
-func New(cfg engine.RegistryConfig, retries int, backoff engine.Backoff) *Client {
+func New(cfg engine.RegistryConfig, retries int, backoff Backoff) *Client {
 	if backoff.Initial <= 0 {
-		backoff = engine.Backoff{Initial: time.Second, Max: 30 * time.Second, Factor: 2}
+		backoff = Backoff{Initial: time.Second, Max: 30 * time.Second, Factor: 2}
 	}
 	return &Client{cfg: cfg, keychain: NewKeychain(cfg.DockerConfigDir), retries: retries, backoff: backoff}
 }

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rapidfort/kimia/build"
+	"github.com/rapidfort/kimia/publish"
 	"github.com/rapidfort/kimia/test/e2e"
 )
 
@@ -74,7 +74,7 @@ func (p pod) build(svc, dest string, extra ...string) podResult {
 	if err != nil {
 		p.b.Fatalf("reading --metadata-file: %v", err)
 	}
-	var m build.Metadata
+	var m publish.Metadata
 	if err := json.Unmarshal(raw, &m); err != nil {
 		p.b.Fatalf("decoding --metadata-file: %v", err)
 	}

@@ -110,8 +110,8 @@ var knownInstructions = map[string]bool{
 }
 
 func dockerfileName(req *engine.Request) string {
-	if req.Source.Dockerfile != "" {
-		return req.Source.Dockerfile
+	if req.DockerfileName != "" {
+		return req.DockerfileName
 	}
 	return req.Dockerfile
 }

@@ -19,7 +19,7 @@ func TestClassify(t *testing.T) {
 	dir := t.TempDir()
 	df := filepath.Join(dir, "Dockerfile")
 	os.WriteFile(df, []byte("FROM busybox\nRUN echo first\nRUN echo before && \\\n  exit 7\n"), 0o644)
-	req := &engine.Request{Dockerfile: df, Source: engine.Source{Dockerfile: "Dockerfile"}, Target: "nosuch"}
+	req := &engine.Request{Dockerfile: df, DockerfileName: "Dockerfile", Target: "nosuch"}
 	exitErr := exec.Command("sh", "-c", "exit 7").Run()
 	amd64 := engine.Platform{OS: "linux", Architecture: "amd64"}
 
@@ -75,7 +75,7 @@ func TestCheckDockerfile(t *testing.T) {
 	dir := t.TempDir()
 	df := filepath.Join(dir, "Dockerfile")
 	os.WriteFile(df, []byte("# syntax=docker/dockerfile:1\nFROM busybox\nFROBNICATE /x\n"), 0o644)
-	err := checkDockerfile(&engine.Request{Dockerfile: df, Source: engine.Source{Dockerfile: "Dockerfile"}})
+	err := checkDockerfile(&engine.Request{Dockerfile: df, DockerfileName: "Dockerfile"})
 	if engine.KindOf(err) != engine.KindBuild || !strings.Contains(err.Error(), "Dockerfile:3: unknown instruction: FROBNICATE") {
 		t.Errorf("err = %v", err)
 	}

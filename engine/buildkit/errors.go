@@ -111,7 +111,7 @@ func transientPull(err error) bool {
 // sourceLine names the Dockerfile line an error is about, as
 // "Dockerfile:3: RUN make: ", from the source location BuildKit attaches.
 func sourceLine(err error, req *engine.Request) string {
-	name := req.Source.Dockerfile
+	name := req.DockerfileName
 	if name == "" {
 		name = req.Dockerfile
 	}

@@ -117,7 +117,7 @@ func TestClassify(t *testing.T) {
 				emulator = tt.emulator
 				defer func() { emulator = old }()
 			}
-			req := &engine.Request{Platforms: tt.platforms, Source: engine.Source{Dockerfile: "Dockerfile"}}
+			req := &engine.Request{Platforms: tt.platforms, DockerfileName: "Dockerfile"}
 			err := classify(context.Background(), tt.err, req, tt.failedLog)
 			if engine.KindOf(err) != tt.kind {
 				t.Errorf("kind = %v, want %v (%v)", engine.KindOf(err), tt.kind, err)

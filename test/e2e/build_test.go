@@ -19,8 +19,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/rapidfort/kimia/build"
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/publish"
 )
 
 var repoSeq atomic.Int64
@@ -33,7 +33,7 @@ func freshRepo(sb *Sandbox, name string) string {
 
 // buildAndPush builds context with args and pushes it to a fresh repository. It
 // returns the run, the pushed reference and the metadata file's content.
-func buildAndPush(t *testing.T, sb *Sandbox, name, context string, args ...string) (*Result, string, *build.Metadata) {
+func buildAndPush(t *testing.T, sb *Sandbox, name, context string, args ...string) (*Result, string, *publish.Metadata) {
 	t.Helper()
 	ref := sb.Registry.Ref(freshRepo(sb, name) + ":latest")
 	md := sb.Join(fmt.Sprintf("metadata-%s-%d.json", name, repoSeq.Add(1)))
@@ -42,13 +42,13 @@ func buildAndPush(t *testing.T, sb *Sandbox, name, context string, args ...strin
 	return r, ref, readMetadata(t, md)
 }
 
-func readMetadata(t *testing.T, path string) *build.Metadata {
+func readMetadata(t *testing.T, path string) *publish.Metadata {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("reading --metadata-file: %v", err)
 	}
-	var md build.Metadata
+	var md publish.Metadata
 	if err := json.Unmarshal(b, &md); err != nil {
 		t.Fatalf("parsing --metadata-file: %v\n%s", err, b)
 	}

@@ -22,11 +22,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rapidfort/kimia/engine"
-	"github.com/rapidfort/kimia/output"
+	"github.com/rapidfort/kimia/publish"
 	"github.com/rapidfort/kimia/registry"
 )
 
-var fastBackoff = engine.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Factor: 2}
+var fastBackoff = registry.Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Factor: 2}
 
 func plainConfig(hosts ...string) engine.RegistryConfig {
 	return engine.RegistryConfig{InsecureRegistries: hosts}
@@ -118,13 +118,13 @@ func TestDigestFilesMatchTheRegistry(t *testing.T) {
 	}
 	dir := t.TempDir()
 	d, _ := img.Digest()
-	if err := output.WriteDigestFile(filepath.Join(dir, "digest"), d); err != nil {
+	if err := publish.WriteDigestFile(filepath.Join(dir, "digest"), d); err != nil {
 		t.Fatal(err)
 	}
-	if err := output.WriteImageNameWithDigestFile(filepath.Join(dir, "names"), pushed); err != nil {
+	if err := publish.WriteImageNameWithDigestFile(filepath.Join(dir, "names"), pushed); err != nil {
 		t.Fatal(err)
 	}
-	if err := output.WriteImageNameTagWithDigestFile(filepath.Join(dir, "tags.json"), pushed); err != nil {
+	if err := publish.WriteImageNameTagWithDigestFile(filepath.Join(dir, "tags.json"), pushed); err != nil {
 		t.Fatal(err)
 	}
 	digest, _ := os.ReadFile(filepath.Join(dir, "digest"))
@@ -147,7 +147,7 @@ func TestDigestFilesMatchTheRegistry(t *testing.T) {
 			t.Errorf("line %d: registry serves %s for %s", i, got, l)
 		}
 	}
-	var entries []output.TagDigest
+	var entries []publish.TagDigest
 	b, _ := os.ReadFile(filepath.Join(dir, "tags.json"))
 	if err := json.Unmarshal(b, &entries); err != nil {
 		t.Fatalf("tag-with-digest file is not JSON: %v: %s", err, b)
@@ -163,7 +163,7 @@ func TestDockerArchiveHasEveryTag(t *testing.T) {
 	img := randomImage(t)
 	path := filepath.Join(t.TempDir(), "image.tar")
 	dests := []string{"registry.example/app:v1", "registry.example/app:latest"}
-	if err := output.WriteTarball(path, img, dests); err != nil {
+	if err := publish.WriteTarball(path, img, dests); err != nil {
 		t.Fatal(err)
 	}
 	want, _ := img.ConfigName()
@@ -196,10 +196,10 @@ func TestOCILayoutOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "layout")
-	if err := output.WriteOCILayout(dir, output.Image{Index: idx}, []string{"r.example/a:1"}); err != nil {
+	if err := publish.WriteOCILayout(dir, publish.Image{Index: idx}, []string{"r.example/a:1"}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := output.ReadLayout(dir)
+	got, err := publish.ReadLayout(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestPushRetriesThroughAFlakyRegistry(t *testing.T) {
 		proxy.SetFail(func(int64, *http.Request) string { return "" })
 		authReg := StartRegistry(t, RegistryOptions{User: "u", Password: "p"})
 		start := time.Now()
-		_, err := registry.New(plainConfig(authReg.Host), 5, engine.Backoff{Initial: time.Second, Max: time.Second, Factor: 1}).
+		_, err := registry.New(plainConfig(authReg.Host), 5, registry.Backoff{Initial: time.Second, Max: time.Second, Factor: 1}).
 			Push(context.Background(), img, []string{authReg.Ref("x/y:1")}, registry.PushOptions{})
 		if !errors.Is(err, engine.ErrAuth) {
 			t.Fatalf("error %v, want an authentication error", err)

@@ -1,4 +1,4 @@
-package build
+package publish
 
 import (
 	"time"
@@ -7,7 +7,6 @@ import (
 
 	"github.com/rapidfort/kimia/buildctx"
 	"github.com/rapidfort/kimia/engine"
-	"github.com/rapidfort/kimia/output"
 	"github.com/rapidfort/kimia/registry"
 )
 
@@ -50,7 +49,8 @@ type EngineMetadata struct {
 	Rootless      bool   `json:"rootless"`
 }
 
-func newMetadata(req *engine.Request, info engine.Info, res *engine.Result, img output.Image, sum *Summary, src *buildctx.Prepared, buildTime, total time.Duration) (*Metadata, error) {
+func newMetadata(b Build, img Image, sum *Summary, total time.Duration) (*Metadata, error) {
+	req, info, res, src := b.Request, b.Engine, b.Result, b.Context
 	md := &Metadata{
 		Digest:       sum.Digest.String(),
 		MediaType:    sum.MediaType,
@@ -60,7 +60,7 @@ func newMetadata(req *engine.Request, info engine.Info, res *engine.Result, img 
 			Name: info.Name, Version: info.Version,
 			StorageDriver: res.StorageDriver, Rootless: res.Rootless,
 		},
-		BuildSeconds: buildTime.Seconds(),
+		BuildSeconds: b.BuildTime.Seconds(),
 		TotalSeconds: total.Seconds(),
 		Cache:        res.Cache,
 		BaseImages:   res.BaseImages,

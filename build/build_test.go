@@ -35,7 +35,9 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/rapidfort/kimia/attest"
+	"github.com/rapidfort/kimia/buildctx"
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/publish"
 )
 
 // layoutEngine is a fake engine: it writes a fixed image (one per
@@ -106,7 +108,7 @@ func fakeImage(platform string) (v1.Image, error) {
 type fixture struct {
 	host string
 	key  *ecdsa.PrivateKey
-	req  *engine.Request
+	opts *Options
 	dir  string
 }
 
@@ -133,20 +135,22 @@ func newFixture(t *testing.T) *fixture {
 	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
 	t.Setenv("KIMIA_TEST_COSIGN_PASSWORD", testPassword)
 	t.Setenv("KIMIA_TEST_SECRET", "s3cr3t-value-never-recorded")
-	f.req = &engine.Request{
-		Source:    engine.Source{Context: ctxDir},
-		BuildArgs: []engine.KeyValue{{Key: "VERSION", Value: "1.2.3"}},
-		Secrets:   []engine.Secret{{ID: "token", Env: "KIMIA_TEST_SECRET"}},
-		Registry:  engine.RegistryConfig{InsecureRegistries: []string{f.host}},
-		Output: engine.Output{
-			Destinations: []string{f.host + "/app:v1", f.host + "/other:v1"},
-			NoPreflight:  true,
-			MetadataFile: filepath.Join(f.dir, "metadata.json"),
+	f.opts = &Options{
+		Source: buildctx.Source{Context: ctxDir},
+		Engine: engine.Request{
+			BuildArgs: []engine.KeyValue{{Key: "VERSION", Value: "1.2.3"}},
+			Secrets:   []engine.Secret{{ID: "token", Env: "KIMIA_TEST_SECRET"}},
+			Registry:  engine.RegistryConfig{InsecureRegistries: []string{f.host}},
 		},
-		Attest: engine.Attest{SBOM: true, SBOMFormat: "spdx-json", Provenance: true, ProvenanceMode: engine.AttestationMax,
-			Storage: engine.StorageBoth, SBOMFile: filepath.Join(f.dir, "sbom.json"), ProvenanceFile: filepath.Join(f.dir, "provenance.json")},
-		Sign: engine.Sign{Enabled: true, KeyPath: keyPath, PasswordEnv: "KIMIA_TEST_COSIGN_PASSWORD",
-			Annotations: []engine.KeyValue{{Key: "team", Value: "build"}}},
+		NoPreflight: true,
+		Publish: publish.Options{
+			Destinations: []string{f.host + "/app:v1", f.host + "/other:v1"},
+			MetadataFile: filepath.Join(f.dir, "metadata.json"),
+			Attest: publish.AttestOptions{SBOM: true, SBOMFormat: "spdx-json", Provenance: true, ProvenanceMode: publish.AttestationMax,
+				Storage: publish.StorageBoth, SBOMFile: filepath.Join(f.dir, "sbom.json"), ProvenanceFile: filepath.Join(f.dir, "provenance.json")},
+			Sign: publish.SignOptions{Enabled: true, KeyPath: keyPath, PasswordEnv: "KIMIA_TEST_COSIGN_PASSWORD",
+				Annotations: []engine.KeyValue{{Key: "team", Value: "build"}}},
+		},
 	}
 	return f
 }
@@ -238,7 +242,7 @@ func TestRunAttestsAndSignsASinglePlatformImage(t *testing.T) {
 	want, _ := fakeImage("linux/amd64")
 	imgDigest, _ := want.Digest()
 
-	sum, err := Run(context.Background(), eng, f.req)
+	sum, err := Run(context.Background(), eng, *f.opts)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -272,8 +276,8 @@ func TestRunAttestsAndSignsASinglePlatformImage(t *testing.T) {
 		}
 	}
 
-	md, _ := os.ReadFile(f.req.Output.MetadataFile)
-	var meta Metadata
+	md, _ := os.ReadFile(f.opts.Publish.MetadataFile)
+	var meta publish.Metadata
 	if err := json.Unmarshal(md, &meta); err != nil {
 		t.Fatal(err)
 	}
@@ -290,13 +294,13 @@ func TestRunAttestsAndSignsASinglePlatformImage(t *testing.T) {
 			t.Errorf("metadata entry %+v: file digest %s", a, h)
 		}
 	}
-	prov, _ := os.ReadFile(f.req.Attest.ProvenanceFile)
+	prov, _ := os.ReadFile(f.opts.Publish.Attest.ProvenanceFile)
 	for _, s := range []string{`"VERSION"`, `"1.2.3"`, `"id":"token"`, strings.Repeat("e", 64), "https://github.com/rapidfort/kimia/buildtypes/dockerfile/v1"} {
 		if !bytes.Contains(prov, []byte(s)) {
 			t.Errorf("provenance lacks %s: %s", s, prov)
 		}
 	}
-	sbom, _ := os.ReadFile(f.req.Attest.SBOMFile)
+	sbom, _ := os.ReadFile(f.opts.Publish.Attest.SBOMFile)
 	if !bytes.Contains(sbom, []byte(`"name":"busybox-static"`)) {
 		t.Errorf("SBOM lacks the dpkg package: %.400s", sbom)
 	}
@@ -309,10 +313,10 @@ func TestRunAttestsAndSignsASinglePlatformImage(t *testing.T) {
 
 func TestRunAttestsEveryPlatform(t *testing.T) {
 	f := newFixture(t)
-	f.req.Attest.Storage = engine.StorageIndex
-	f.req.Sign.Enabled = false
-	f.req.Attest.SBOMFile, f.req.Attest.ProvenanceFile = "", ""
-	sum, err := Run(context.Background(), &layoutEngine{platforms: []string{"linux/amd64", "linux/arm64"}}, f.req)
+	f.opts.Publish.Attest.Storage = publish.StorageIndex
+	f.opts.Publish.Sign.Enabled = false
+	f.opts.Publish.Attest.SBOMFile, f.opts.Publish.Attest.ProvenanceFile = "", ""
+	sum, err := Run(context.Background(), &layoutEngine{platforms: []string{"linux/amd64", "linux/arm64"}}, *f.opts)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -357,13 +361,13 @@ func TestRunRefusesAnUnusableKeyBeforeBuilding(t *testing.T) {
 		message string
 	}{
 		{"a wrong password", func(f *fixture) { t.Setenv("KIMIA_TEST_COSIGN_PASSWORD", "not-the-password") }, "wrong password"},
-		{"an unreadable key", func(f *fixture) { os.Remove(f.req.Sign.KeyPath) }, "no such file"},
+		{"an unreadable key", func(f *fixture) { os.Remove(f.opts.Publish.Sign.KeyPath) }, "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			tc.prepare(f)
 			eng := &layoutEngine{platforms: []string{"linux/amd64"}}
-			sum, err := Run(context.Background(), eng, f.req)
+			sum, err := Run(context.Background(), eng, *f.opts)
 			if engine.KindOf(err) != engine.KindSigning || !strings.Contains(err.Error(), tc.message) || !strings.Contains(err.Error(), "--cosign-key") {
 				t.Fatalf("error %v (kind %v), want a signing error saying %q", err, engine.KindOf(err), tc.message)
 			}

@@ -1,4 +1,4 @@
-package build
+package publish
 
 // The supply-chain step of a run: after the engine's layout is read, an
 // SBOM and a provenance statement per platform image (attest/sbom,
@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,17 +26,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/rapidfort/kimia/attest"
 	"github.com/rapidfort/kimia/attest/attach"
 	"github.com/rapidfort/kimia/attest/provenance"
 	"github.com/rapidfort/kimia/attest/sbom"
-	"github.com/rapidfort/kimia/attest/sign"
 	"github.com/rapidfort/kimia/buildctx"
 	"github.com/rapidfort/kimia/engine"
-	"github.com/rapidfort/kimia/output"
-	"github.com/rapidfort/kimia/registry"
 )
 
 // KimiaVersion is the binary's version, recorded in SBOMs and
@@ -106,15 +103,11 @@ type platformImage struct {
 	image    v1.Image
 }
 
-// wantsIndex, wantsCosign and wantsReferrers say where attestations go.
-func wantsIndex(s string) bool  { return s == engine.StorageIndex || s == engine.StorageBoth }
-func wantsCosign(s string) bool { return s == engine.StorageCosign || s == engine.StorageBoth }
-
-// prepareAttestations starts what the SBOM step needs once per process
+// PrepareAttestations starts what the SBOM step needs once per process
 // (syft's license scanner, seconds of CPU) so that it overlaps the
 // engine's build instead of following it.
-func prepareAttestations(req *engine.Request) {
-	if req.Attest.SBOM {
+func PrepareAttestations(o Options) {
+	if o.Attest.SBOM {
 		sbom.Prepare()
 	}
 }
@@ -122,16 +115,16 @@ func prepareAttestations(req *engine.Request) {
 // attestImage makes the SBOMs and provenance the request asks for and,
 // for index storage, replaces img by the index the destinations will
 // serve. It returns nil when nothing is attested or signed.
-func attestImage(ctx context.Context, req *engine.Request, info engine.Info, res *engine.Result, src *buildctx.Prepared, img *output.Image, started time.Time) (*attestations, error) {
-	a := req.Attest
-	if !a.SBOM && !a.Provenance && !req.Sign.Enabled {
+func attestImage(ctx context.Context, b Build, o Options, img *Image, log *slog.Logger) (*attestations, error) {
+	a := o.Attest
+	if !a.SBOM && !a.Provenance && !o.Sign.Enabled {
 		return nil, nil
 	}
 	finished := time.Now()
-	log := req.Log
+	req := b.Request
 	att := &attestations{storage: a.Storage, statements: map[v1.Hash][]attest.Statement{}}
 	if att.storage == "" {
-		att.storage = engine.StorageBoth
+		att.storage = StorageBoth
 	}
 	att.md.Storage = att.storage
 	var err error
@@ -142,10 +135,10 @@ func attestImage(ctx context.Context, req *engine.Request, info engine.Info, res
 		return att, att.setRoot(*img)
 	}
 
-	subjectName := imageName(req.Output.Destinations)
+	subjectName := imageName(o.Destinations)
 	var pred any
 	if a.Provenance {
-		pred = provenance.Predicate(provenanceParams(req, info, res, src, att.images, started, finished))
+		pred = provenance.Predicate(provenanceParams(b, o, att.images, finished))
 	}
 	created := time.Time{}
 	if req.SourceDateEpoch != nil {
@@ -182,7 +175,7 @@ func attestImage(ctx context.Context, req *engine.Request, info engine.Info, res
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
-			return nil, canceled(ctx, engine.Wrap(engine.KindInternal, err))
+			return nil, engine.Canceled(ctx, engine.Wrap(engine.KindInternal, err))
 		}
 		log.Info("generated SBOMs", "images", len(att.images), "seconds", fmt.Sprintf("%.2f", time.Since(sbomStart).Seconds()))
 	}
@@ -233,10 +226,10 @@ func attestImage(ctx context.Context, req *engine.Request, info engine.Info, res
 			}
 		}
 	}
-	if (req.Output.NoPush || len(req.Output.Destinations) == 0) && !wantsIndex(att.storage) {
+	if (o.NoPush || len(o.Destinations) == 0) && !wantsIndex(att.storage) {
 		log.Warn("attestations are only written to files: --attestation-storage=" + att.storage + " stores them in a registry, and nothing is pushed")
 	}
-	if att.storage == engine.StorageBoth && !req.Sign.Enabled {
+	if att.storage == StorageBoth && !o.Sign.Enabled {
 		log.Info("attestations are stored in the image index only: cosign's .att tag holds signed attestations (add --sign --cosign-key)")
 	}
 	return att, att.setRoot(*img)
@@ -246,7 +239,7 @@ func (att *attestations) add(pi platformImage, st attest.Statement) {
 	att.statements[pi.desc.Digest] = append(att.statements[pi.desc.Digest], st)
 }
 
-func (att *attestations) setRoot(img output.Image) error {
+func (att *attestations) setRoot(img Image) error {
 	var d *v1.Descriptor
 	var err error
 	if img.Index != nil {
@@ -261,201 +254,6 @@ func (att *attestations) setRoot(img output.Image) error {
 	return nil
 }
 
-// publish signs and attaches, per destination repository, after the push:
-// signatures of the root and of every platform image (cosign's .sig, and
-// referrers with --attestation-storage=referrers); signed attestations in
-// cosign's .att; attestations as referrers. A failure here is a signing
-// failure; the push itself stays done (and reported).
-func (att *attestations) publish(ctx context.Context, reg *registry.Client, req *engine.Request, signer *sign.Signer, pushed []registry.Pushed) error {
-	if att == nil || len(pushed) == 0 {
-		return nil
-	}
-	log := req.Log
-	storeCosign := wantsCosign(att.storage) && signer != nil && len(att.statements) > 0
-	storeReferrers := att.storage == engine.StorageReferrers && len(att.statements) > 0
-	if signer == nil && !storeReferrers {
-		return nil
-	}
-	annotations := map[string]string{}
-	for _, kv := range req.Sign.Annotations {
-		annotations[kv.Key] = kv.Value
-	}
-
-	// Sign each statement once: the envelopes are the same for every
-	// repository. The root index gets the platforms' statements with the
-	// index added to their subjects, so that cosign verify-attestation
-	// on the tag (which resolves to the index) finds them too.
-	envelopes := map[v1.Hash][]attach.Envelope{}
-	statements := map[v1.Hash][]attest.Statement{}
-	for h, sts := range att.statements {
-		statements[h] = sts
-	}
-	if att.root.MediaType.IsIndex() {
-		name := imageName(req.Output.Destinations)
-		for _, pi := range att.images {
-			for _, st := range att.statements[pi.desc.Digest] {
-				js, err := attest.Resubject(st.JSON, []attest.Subject{
-					{Name: name, Digest: att.root.Digest},
-					{Name: purl(name, pi.platform), Digest: pi.desc.Digest},
-				})
-				if err != nil {
-					return engine.Wrap(engine.KindInternal, err)
-				}
-				statements[att.root.Digest] = append(statements[att.root.Digest], attest.Statement{PredicateType: st.PredicateType, Platform: st.Platform, JSON: js})
-			}
-		}
-	}
-	if signer != nil && (storeCosign || storeReferrers) {
-		for h, sts := range statements {
-			for _, st := range sts {
-				env, err := signer.SignStatement(ctx, st.JSON)
-				if err != nil {
-					return engine.Wrap(engine.KindSigning, fmt.Errorf("signing the %s attestation of %s: %w", attest.ShortType(st.PredicateType), h, err))
-				}
-				envelopes[h] = append(envelopes[h], attach.Envelope{PredicateType: st.PredicateType, JSON: env})
-			}
-		}
-	}
-
-	targets := append([]v1.Descriptor{att.root}, descriptors(att.images)...)
-	if len(att.images) == 1 && att.images[0].desc.Digest == att.root.Digest {
-		targets = targets[:1]
-	}
-	seen := map[string]bool{}
-	for _, p := range pushed {
-		tag, err := reg.Tag(p.Tag, engine.Push)
-		if err != nil {
-			return engine.Errorf(engine.KindUsage, "destination %q: %v", p.Tag, err)
-		}
-		repo := tag.Context()
-		if seen[repo.String()] {
-			continue
-		}
-		seen[repo.String()] = true
-		opts, err := reg.Options(remote.WithContext(ctx), repo.RegistryStr(), engine.Push)
-		if err != nil {
-			return err
-		}
-		fail := func(what string, err error) error {
-			return canceled(ctx, engine.Wrap(engine.KindSigning, fmt.Errorf("%s in %q: %w (the image was pushed: %s)", what, repo.Name(), err, p.Ref)))
-		}
-		// The targets of one repository are independent: sign and store
-		// them at once.
-		one := func(t v1.Descriptor) (SignatureMetadata, error) {
-			sm := SignatureMetadata{Repository: repo.Name(), Digest: t.Digest.String()}
-			if signer != nil {
-				payload, b64, err := signer.SignImage(ctx, repo.Name(), t.Digest, annotations)
-				if err != nil {
-					return sm, fail("signing "+t.Digest.String(), err)
-				}
-				sig := attach.Signature{Payload: payload, Base64: b64, Annotations: signer.Annotations()}
-				st, err := attach.AppendSignatures(repo, t.Digest, []attach.Signature{sig}, opts...)
-				if err != nil {
-					return sm, fail("storing the signature of "+t.Digest.String(), err)
-				}
-				sm.Tag = st.String()
-				log.Info("signed", "image", repo.Name()+"@"+t.Digest.String(), "tag", st.TagStr())
-				if att.storage == engine.StorageReferrers {
-					d, err := attach.WriteSignatureReferrer(repo, t, sig, opts...)
-					if err != nil {
-						return sm, fail("storing the signature of "+t.Digest.String()+" as a referrer", err)
-					}
-					sm.Referrers = append(sm.Referrers, d.String())
-				}
-			}
-			if storeCosign && len(envelopes[t.Digest]) > 0 {
-				at, err := attach.AppendAttestations(repo, t.Digest, envelopes[t.Digest], opts...)
-				if err != nil {
-					return sm, fail("storing the attestations of "+t.Digest.String(), err)
-				}
-				sm.Attestations = at.String()
-			}
-			if storeReferrers && len(statements[t.Digest]) > 0 {
-				var unsigned []attest.Statement
-				if signer == nil {
-					unsigned = statements[t.Digest]
-				}
-				d, err := attach.WriteAttestationReferrer(repo, t, envelopes[t.Digest], unsigned, opts...)
-				if err != nil {
-					return sm, fail("storing the attestations of "+t.Digest.String()+" as a referrer", err)
-				}
-				sm.Referrers = append(sm.Referrers, d.String())
-			}
-			return sm, nil
-		}
-		sms := make([]SignatureMetadata, len(targets))
-		errs := make([]error, len(targets))
-		var wg sync.WaitGroup
-		for i, t := range targets {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				sms[i], errs[i] = one(t)
-			}()
-		}
-		wg.Wait()
-		// Record what was done; report the first failure (the others
-		// usually share its cause).
-		var first error
-		for i := range targets {
-			if errs[i] != nil {
-				if first == nil {
-					first = errs[i]
-				}
-				continue
-			}
-			att.signatures = append(att.signatures, sms[i])
-		}
-		if first != nil {
-			return first
-		}
-	}
-	return nil
-}
-
-// signerFor loads the signing key when the build will sign what it
-// pushes. Run calls it before building: a wrong key or password fails in
-// a second, not after a whole build and push.
-func signerFor(req *engine.Request) (*sign.Signer, error) {
-	if !req.Sign.Enabled || req.Output.NoPush {
-		return nil, nil
-	}
-	return loadSigner(req.Sign)
-}
-
-// loadSigner reads the cosign key; the password is read from its
-// environment variable now, used once and not kept.
-func loadSigner(s engine.Sign) (*sign.Signer, error) {
-	var pw []byte
-	envSet := false
-	if s.PasswordEnv != "" {
-		var v string
-		v, envSet = os.LookupEnv(s.PasswordEnv)
-		pw = []byte(v)
-	}
-	signer, err := sign.Load(s.KeyPath, pw)
-	clear(pw)
-	if err == nil {
-		return signer, nil
-	}
-	var ke *sign.KeyError
-	if errors.As(err, &ke) && ke.WrongPassword {
-		hint := fmt.Sprintf("check the password in $%s (--cosign-password-env)", s.PasswordEnv)
-		if !envSet {
-			hint = fmt.Sprintf("the key is encrypted: put its password in $%s, or name another variable with --cosign-password-env", orDefault(s.PasswordEnv, "COSIGN_PASSWORD"))
-		}
-		return nil, engine.Errorf(engine.KindSigning, "--cosign-key %s: wrong password: %s", s.KeyPath, hint)
-	}
-	return nil, engine.Errorf(engine.KindSigning, "--cosign-key: %v", err)
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
-}
-
 func descriptors(ps []platformImage) []v1.Descriptor {
 	out := make([]v1.Descriptor, len(ps))
 	for i, p := range ps {
@@ -465,7 +263,7 @@ func descriptors(ps []platformImage) []v1.Descriptor {
 }
 
 // platformImages lists the platform images of what the engine built.
-func platformImages(img output.Image) ([]platformImage, error) {
+func platformImages(img Image) ([]platformImage, error) {
 	if img.Image != nil {
 		d, err := partial.Descriptor(img.Image)
 		if err != nil {
@@ -506,7 +304,8 @@ func platformImages(img output.Image) ([]platformImage, error) {
 	return out, nil
 }
 
-func provenanceParams(req *engine.Request, info engine.Info, res *engine.Result, src *buildctx.Prepared, images []platformImage, started, finished time.Time) provenance.Params {
+func provenanceParams(b Build, o Options, images []platformImage, finished time.Time) provenance.Params {
+	req, info, res, src := b.Request, b.Engine, b.Result, b.Context
 	kv := func(in []engine.KeyValue) []provenance.KeyValue {
 		out := make([]provenance.KeyValue, len(in))
 		for i, x := range in {
@@ -515,13 +314,13 @@ func provenanceParams(req *engine.Request, info engine.Info, res *engine.Result,
 		return out
 	}
 	p := provenance.Params{
-		Mode:            req.Attest.ProvenanceMode,
-		BuilderID:       req.Attest.BuilderID,
+		Mode:            o.Attest.ProvenanceMode,
+		BuilderID:       o.Attest.BuilderID,
 		InvocationID:    provenance.InvocationFromEnv(os.Getenv),
-		Source:          provenance.Source{Context: req.Source.Context, SubPath: req.Source.SubPath},
-		Dockerfile:      dockerfileParam(req, src),
+		Source:          provenance.Source{Context: b.Source.Context, SubPath: b.Source.SubPath},
+		Dockerfile:      dockerfileParam(b.Source, src),
 		Target:          req.Target,
-		Destinations:    req.Output.Destinations,
+		Destinations:    o.Destinations,
 		BuildArgs:       kv(req.BuildArgs),
 		Labels:          kv(req.Labels),
 		Annotations:     kv(req.Annotations),
@@ -530,7 +329,7 @@ func provenanceParams(req *engine.Request, info engine.Info, res *engine.Result,
 		Engine:          info.Name,
 		EngineVersion:   info.Version,
 		KimiaVersion:    KimiaVersion,
-		Started:         started,
+		Started:         b.Started,
 		Finished:        finished,
 	}
 	if p.Source.Context == "" {
@@ -569,14 +368,14 @@ func provenanceParams(req *engine.Request, info engine.Info, res *engine.Result,
 // dockerfileParam is the Dockerfile as the user named it, relative to the
 // context when it lies inside (a clone's temporary path means nothing
 // later).
-func dockerfileParam(req *engine.Request, src *buildctx.Prepared) string {
+func dockerfileParam(s buildctx.Source, src *buildctx.Prepared) string {
 	if src != nil && src.Dockerfile != "" && src.Root != "" {
 		if rel, err := filepath.Rel(src.Root, src.Dockerfile); err == nil && !strings.HasPrefix(rel, "..") {
 			return filepath.ToSlash(rel)
 		}
 	}
-	if req.Source.Dockerfile != "" {
-		return req.Source.Dockerfile
+	if s.Dockerfile != "" {
+		return s.Dockerfile
 	}
 	return "Dockerfile"
 }
