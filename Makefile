@@ -1,5 +1,5 @@
 # kimia: two binaries over one shared layer.
-#   make build      bin/kimia (BuildKit) and bin/kimia-bud (Buildah)
+#   make build      bin/kimia (BuildKit), bin/kimia-bud (Buildah), bin/kimia-sbom (their SBOM helper)
 #   make test       unit and end-to-end tests (needs hack/setup.sh first)
 #   make check      gofmt, go vet, unit tests
 
@@ -18,7 +18,7 @@ LDFLAGS := -s -w -X github.com/rapidfort/kimia/flags.Version=$(VERSION)
 
 .PHONY: build test unit e2e check vet fmt docs clean FORCE
 
-build: bin/kimia bin/kimia-bud bin/buildkitd
+build: bin/kimia bin/kimia-bud bin/kimia-sbom bin/buildkitd
 
 # kimia runs the pinned buildkitd found next to itself; buildctl is for the
 # benchmark and debugging. hack/install-buildkit.sh builds both once per
@@ -35,6 +35,11 @@ bin/kimia: FORCE
 
 bin/kimia-bud: FORCE
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./cmd/kimia-bud
+
+# The SBOM helper both binaries start (attest/sbom): the only binary with
+# syft, built as kimia is (no Buildah tags).
+bin/kimia-sbom: FORCE
+	GOFLAGS= CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.Version=$(VERSION)" -o $@ ./cmd/kimia-sbom
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi

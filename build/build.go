@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/rapidfort/kimia/assemble"
 	"github.com/rapidfort/kimia/buildctx"
 	"github.com/rapidfort/kimia/engine"
 	"github.com/rapidfort/kimia/preflight"
@@ -58,6 +60,17 @@ func Run(ctx context.Context, eng engine.Engine, o Options) (*publish.Summary, e
 	if err != nil {
 		return nil, err
 	}
+	sbomHelper, err := publish.StartSBOM(o.Publish) // syft's set-up overlaps the build
+	if err != nil {
+		return nil, err
+	}
+	if sbomHelper != nil {
+		defer func() {
+			if err := sbomHelper.Close(); err != nil {
+				log.Warn(err.Error())
+			}
+		}()
+	}
 
 	src, err := buildctx.Prepare(ctx, o.Source, log)
 	if err != nil {
@@ -77,7 +90,6 @@ func Run(ctx context.Context, eng engine.Engine, o Options) (*publish.Summary, e
 
 	log.Info("building", "engine", info.Name, "context", req.ContextDir, "dockerfile", req.Dockerfile, "platforms", platformList(req.Platforms))
 	buildStart := time.Now()
-	publish.PrepareAttestations(o.Publish) // one-time SBOM set-up, alongside the build
 	res, err := eng.Build(ctx, &req)
 	if err != nil {
 		return nil, engine.Canceled(ctx, engine.Wrap(engine.KindBuild, err))
@@ -90,14 +102,26 @@ func Run(ctx context.Context, eng engine.Engine, o Options) (*publish.Summary, e
 		}()
 	}
 	buildTime := time.Since(buildStart)
-	img, err := publish.ReadLayout(res.Layout)
-	if err != nil {
-		return nil, engine.Wrap(engine.KindInternal, err)
+	work := filepath.Join(out, "assemble")
+	if err := os.Mkdir(work, 0o700); err != nil {
+		return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("creating a temporary directory: %w", err))
 	}
-	return publish.Publish(ctx, reg, signer, publish.Build{
-		Image: img, Request: &req, Engine: info, Result: res,
+	cacheDir := ""
+	if req.Cache.Enabled {
+		cacheDir = req.Cache.Dir
+	}
+	img, err := assemble.Assemble(ctx, res.Images, assemble.Options{
+		Format: req.Format, Compression: req.Compression, Annotations: req.Annotations,
+		CacheDir: cacheDir, WorkDir: work, Fetch: reg.Blob,
+	})
+	if err != nil {
+		return nil, engine.Canceled(ctx, engine.Wrap(engine.KindEnvironment, fmt.Errorf("assembling the image: %w", err)))
+	}
+	log.Debug("assembled", "seconds", fmt.Sprintf("%.2f", time.Since(buildStart.Add(buildTime)).Seconds()))
+	return publish.Publish(ctx, publish.Build{
+		Image: publish.Image{Image: img.Image, Index: img.Index}, Request: &req, Engine: info, Result: res,
 		Source: o.Source, Context: src, Started: start, BuildTime: buildTime,
-	}, o.Publish, log)
+	}, o.Publish, publish.Tools{Registry: reg, Signer: signer, SBOM: sbomHelper}, log)
 }
 
 // checkCapabilities turns an engine's reported gaps into clear errors.

@@ -16,6 +16,7 @@ import (
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,7 +26,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -34,6 +34,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/rapidfort/kimia/assemble"
 	"github.com/rapidfort/kimia/attest"
 	"github.com/rapidfort/kimia/buildctx"
 	"github.com/rapidfort/kimia/engine"
@@ -54,33 +55,36 @@ func (e *layoutEngine) Info(context.Context) (engine.Info, error) {
 
 func (e *layoutEngine) Build(ctx context.Context, req *engine.Request) (*engine.Result, error) {
 	e.builds++
-	p, err := layout.Write(req.OutputDir, empty.Index)
-	if err != nil {
-		return nil, err
-	}
-	var imgs []v1.Image
+	res := &engine.Result{StorageDriver: "native",
+		BaseImages: []engine.BaseImage{{Ref: "registry.example/library/busybox:latest", Digest: "sha256:" + strings.Repeat("e", 64)}}}
 	for _, pl := range e.platforms {
 		img, err := fakeImage(pl)
 		if err != nil {
 			return nil, err
 		}
-		imgs = append(imgs, img)
-	}
-	if len(imgs) == 1 {
-		err = p.AppendImage(imgs[0])
-	} else {
-		var adds []mutate.IndexAddendum
-		for i, img := range imgs {
-			os, arch, _ := strings.Cut(e.platforms[i], "/")
-			adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: os, Architecture: arch}}})
+		cfg, err := img.RawConfigFile()
+		if err != nil {
+			return nil, err
 		}
-		err = p.AppendIndex(mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...))
+		p, err := engine.ParsePlatform(pl)
+		if err != nil {
+			return nil, err
+		}
+		ei := engine.Image{Platform: p, Config: cfg}
+		ls, err := img.Layers()
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range ls {
+			d, err := l.DiffID()
+			if err != nil {
+				return nil, err
+			}
+			ei.Layers = append(ei.Layers, engine.Layer{DiffID: d.String(), Open: l.Uncompressed})
+		}
+		res.Images = append(res.Images, ei)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return &engine.Result{Layout: req.OutputDir, StorageDriver: "native",
-		BaseImages: []engine.BaseImage{{Ref: "registry.example/library/busybox:latest", Digest: "sha256:" + strings.Repeat("e", 64)}}}, nil
+	return res, nil
 }
 
 func fakeImage(platform string) (v1.Image, error) {
@@ -103,6 +107,25 @@ func fakeImage(platform string) (v1.Image, error) {
 	cf, _ := img.ConfigFile()
 	cf.OS, cf.Architecture, _ = strings.Cut(platform, "/")
 	return mutate.ConfigFile(img, cf)
+}
+
+// assembledDigest is the digest the shared layer gives the fake engine's
+// image of platform.
+func assembledDigest(t *testing.T, platform string) v1.Hash {
+	t.Helper()
+	res, err := (&layoutEngine{platforms: []string{platform}}).Build(context.Background(), &engine.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := assemble.Assemble(context.Background(), res.Images, assemble.Options{WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.Image.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 type fixture struct {
@@ -239,8 +262,7 @@ func subjects(st map[string]any) []string {
 func TestRunAttestsAndSignsASinglePlatformImage(t *testing.T) {
 	f := newFixture(t)
 	eng := &layoutEngine{platforms: []string{"linux/amd64"}}
-	want, _ := fakeImage("linux/amd64")
-	imgDigest, _ := want.Digest()
+	imgDigest := assembledDigest(t, "linux/amd64")
 
 	sum, err := Run(context.Background(), eng, *f.opts)
 	if err != nil {
@@ -380,4 +402,23 @@ func TestRunRefusesAnUnusableKeyBeforeBuilding(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMain builds the SBOM helper the runs start (kimia-sbom, the only
+// binary with syft) and puts it on PATH, as the images do.
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "kimia-build-test-")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "kimia-sbom"), "github.com/rapidfort/kimia/cmd/kimia-sbom")
+		cmd.Env = append(os.Environ(), "GOFLAGS=", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			log.Fatalf("building kimia-sbom: %v\n%s", err, out)
+		}
+		os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		return m.Run()
+	}())
 }

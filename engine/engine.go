@@ -1,7 +1,8 @@
 // Package engine defines what kimia asks of an image-building backend and
-// what it gets back. An engine turns a Request into an OCI image layout on
-// local disk; everything after that (pushing, archives, digest files,
-// attestations, signatures) is shared, so both binaries behave the same.
+// what it gets back. An engine turns a Request into images (per platform,
+// a config and its layers); everything after that (compressing, manifests,
+// pushing, archives, digest files, attestations, signatures) is shared, so
+// both binaries behave the same.
 package engine
 
 import (
@@ -13,8 +14,9 @@ import (
 type Engine interface {
 	// Info reports what the engine is and what it can do, without building.
 	Info(ctx context.Context) (Info, error)
-	// Build turns req into an OCI image layout under req.OutputDir.
-	// It never pushes.
+	// Build turns req into images. It may use req.OutputDir, an empty
+	// directory the caller removes after the Result's Cleanup. It never
+	// pushes.
 	Build(ctx context.Context, req *Request) (*Result, error)
 }
 

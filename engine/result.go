@@ -2,10 +2,9 @@ package engine
 
 // Result is what an engine built.
 type Result struct {
-	// Layout is the OCI image layout directory (the request's OutputDir).
-	// Its index.json holds exactly one descriptor: an image manifest for
-	// one platform, or an image index for several.
-	Layout string
+	// Images are the built images, one per platform, in the order of
+	// the request's platforms. Their layers can be read until Cleanup.
+	Images []Image
 	// StorageDriver is the driver actually used ("native" or "overlay").
 	StorageDriver string
 	// Rootless reports whether the build ran in a user namespace.
@@ -15,11 +14,11 @@ type Result struct {
 	Cache *CacheStats
 	// BaseImages are the images the build pulled, resolved to digests.
 	BaseImages []BaseImage
-	// Cleanup, when set, finishes work the engine left running once the
-	// layout was written (stopping a daemon, removing its temporary
-	// state), so that it overlaps the outputs. The caller must call it,
-	// once, before it returns; it waits for that work and reports its
-	// failure.
+	// Cleanup, when set, finishes work the engine left running (stopping
+	// a daemon, closing a store, removing temporary state), so that it
+	// overlaps the outputs. The caller must call it, once, when it no
+	// longer reads the images' layers, and before it returns; it waits
+	// for that work and reports its failure.
 	Cleanup func() error `json:"-"`
 }
 

@@ -90,8 +90,10 @@ func (r *resolver) attest(o *build.Options) error {
 			return usagef("attest", "%q: type must be sbom or provenance", s)
 		}
 	}
-	if a.SBOM && !sbom.Available {
-		return engine.Errorf(engine.KindUsage, "an SBOM is asked for (--attestation=max or --attest type=sbom), but this kimia binary was built without SBOM support (build tag nosbom); use --attestation=min or a full build")
+	if a.SBOM {
+		if _, err := sbom.FindHelper(); err != nil {
+			return engine.Errorf(engine.KindEnvironment, "an SBOM is asked for (--attestation=max or --attest type=sbom), but %v; or use --attestation=min", err)
+		}
 	}
 	switch st := strings.ToLower(r.c.String("attestation-storage")); st {
 	case publish.StorageIndex, publish.StorageCosign, publish.StorageBoth, publish.StorageReferrers:

@@ -518,6 +518,9 @@ func (r *resolver) consistency(o *build.Options) error {
 			return engine.Errorf(engine.KindUsage, "--image-name-with-digest-file and --image-name-tag-with-digest-file need at least one --destination")
 		}
 	}
+	if o.Engine.Format == engine.FormatDocker && o.Engine.Compression.Algorithm == "zstd" {
+		return engine.Errorf(engine.KindUsage, "--compression=zstd with --format=docker: Docker manifests cannot hold zstd layers; use --format=oci or --compression=gzip")
+	}
 	if out.TarPath != "" && len(o.Engine.Platforms) > 1 {
 		return engine.Errorf(engine.KindUsage, "--tar-path with %d platforms: a docker-archive holds one image per tag; use --oci-layout-path for a multi-platform image", len(o.Engine.Platforms))
 	}

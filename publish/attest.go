@@ -103,19 +103,28 @@ type platformImage struct {
 	image    v1.Image
 }
 
-// PrepareAttestations starts what the SBOM step needs once per process
-// (syft's license scanner, seconds of CPU) so that it overlaps the
-// engine's build instead of following it.
-func PrepareAttestations(o Options) {
-	if o.Attest.SBOM {
-		sbom.Prepare()
+// StartSBOM starts the SBOM helper when the build asks for SBOMs, before
+// the build, so that syft's set-up (seconds of CPU) overlaps it and a
+// missing helper fails at once. The caller closes it; nil means no SBOM.
+func StartSBOM(o Options) (*sbom.Helper, error) {
+	if !o.Attest.SBOM {
+		return nil, nil
 	}
+	path, err := sbom.FindHelper()
+	if err != nil {
+		return nil, engine.Wrap(engine.KindEnvironment, err)
+	}
+	h, err := sbom.Start(path)
+	if err != nil {
+		return nil, engine.Wrap(engine.KindEnvironment, err)
+	}
+	return h, nil
 }
 
 // attestImage makes the SBOMs and provenance the request asks for and,
 // for index storage, replaces img by the index the destinations will
 // serve. It returns nil when nothing is attested or signed.
-func attestImage(ctx context.Context, b Build, o Options, img *Image, log *slog.Logger) (*attestations, error) {
+func attestImage(ctx context.Context, b Build, o Options, t Tools, img *Image, log *slog.Logger) (*attestations, error) {
 	a := o.Attest
 	if !a.SBOM && !a.Provenance && !o.Sign.Enabled {
 		return nil, nil
@@ -161,7 +170,7 @@ func attestImage(ctx context.Context, b Build, o Options, img *Image, log *slog.
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				docs[i], errs[i] = sbom.Generate(ctx, pi.image, sbom.Options{
+				docs[i], errs[i] = t.SBOM.Generate(ctx, pi.image, sbom.Options{
 					Format:      a.SBOMFormat,
 					Name:        subjectName,
 					ToolName:    "kimia",

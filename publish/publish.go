@@ -8,6 +8,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/rapidfort/kimia/attest/sbom"
 	"github.com/rapidfort/kimia/attest/sign"
 	"github.com/rapidfort/kimia/buildctx"
 	"github.com/rapidfort/kimia/engine"
@@ -59,19 +60,29 @@ func (s *Summary) ResultLines() []string {
 	return out
 }
 
+// Tools are what Publish works with, made before the build so that a
+// wrong key or a missing helper fails before anything is built.
+type Tools struct {
+	Registry *registry.Client
+	// Signer is nil when nothing is signed (LoadSigner).
+	Signer *sign.Signer
+	// SBOM is nil when no SBOM is made (StartSBOM).
+	SBOM *sbom.Helper
+}
+
 // Publish does what o asks with the built image, in order: attestations
 // (SBOM and provenance, added to the index when stored there), local
 // archives and layouts, the push, digest files, signatures and signed
-// attestations, and the metadata file. signer is nil when nothing is
-// signed (LoadSigner makes it before the build).
-func Publish(ctx context.Context, reg *registry.Client, signer *sign.Signer, b Build, o Options, log *slog.Logger) (*Summary, error) {
+// attestations, and the metadata file.
+func Publish(ctx context.Context, b Build, o Options, t Tools, log *slog.Logger) (*Summary, error) {
+	reg := t.Registry
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	img := b.Image
 	// SBOM and provenance per platform image; with index storage img
 	// becomes the index that carries them.
-	att, err := attestImage(ctx, b, o, &img, log)
+	att, err := attestImage(ctx, b, o, t, &img, log)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +109,7 @@ func Publish(ctx context.Context, reg *registry.Client, signer *sign.Signer, b B
 	}
 	// A signing failure is reported after the metadata, which records
 	// the push.
-	signErr := att.publish(ctx, reg, o, signer, sum.Pushed, log)
+	signErr := att.publish(ctx, reg, o, t.Signer, sum.Pushed, log)
 	if o.MetadataFile != "" {
 		md, err := newMetadata(b, img, sum, time.Since(b.Started))
 		if err != nil {

@@ -81,10 +81,10 @@ func (c *Client) Push(ctx context.Context, art Artifact, dests []string, o PushO
 		}
 		opts = append(opts, remote.WithJobs(o.Jobs))
 		byDigest := repo.Digest(digest.String())
-		var src remote.Taggable = art
-		if from, ok := mountFrom[repo.RegistryStr()]; ok {
-			src = mountable(art, from)
-		}
+		// Blobs are mounted from a repository of this registry pushed
+		// earlier, else from the repository they came from (a base
+		// image's), when the registry serves that too.
+		src := mountable(art, mountFrom[repo.RegistryStr()])
 		o.Log.Info("pushing", "repository", repo.String(), "digest", digest.String())
 		err = c.retry(ctx, "push to "+repo.String(), o.Log.Warn, func() error { return remote.Push(byDigest, src, opts...) })
 		if err != nil {
@@ -160,8 +160,15 @@ func (c *Client) CheckPushPermission(ctx context.Context, dest string) error {
 	return ctx.Err()
 }
 
+// Sourced is a layer that knows the repository (registry/repository) it
+// was pulled from, as a base image's layers do.
+type Sourced interface {
+	Source() string
+}
+
 // mountable makes every blob of art mountable from the repository of ref,
-// so that pushing to a second repository of one registry copies nothing.
+// so that pushing to a second repository of one registry copies nothing;
+// with no ref, the layers that know their source are mountable from it.
 func mountable(art Artifact, ref name.Reference) remote.Taggable {
 	switch a := art.(type) {
 	case v1.ImageIndex:
@@ -184,15 +191,34 @@ func (m *mountImage) Layers() ([]v1.Layer, error) {
 	}
 	out := make([]v1.Layer, len(ls))
 	for i, l := range ls {
-		out[i] = &remote.MountableLayer{Layer: l, Reference: m.ref}
+		out[i] = mountableLayer(l, m.ref)
 	}
 	return out, nil
 }
 
+func mountableLayer(l v1.Layer, ref name.Reference) v1.Layer {
+	if ref != nil {
+		return &remote.MountableLayer{Layer: l, Reference: ref}
+	}
+	s, ok := l.(Sourced)
+	if !ok || s.Source() == "" {
+		return l
+	}
+	d, err := l.Digest()
+	if err != nil {
+		return l
+	}
+	repo, err := name.NewRepository(s.Source())
+	if err != nil {
+		return l
+	}
+	return &remote.MountableLayer{Layer: l, Reference: repo.Digest(d.String())}
+}
+
 func (m *mountImage) ConfigLayer() (v1.Layer, error) {
 	l, err := partial.ConfigLayer(m.Image)
-	if err != nil {
-		return nil, err
+	if err != nil || m.ref == nil {
+		return l, err
 	}
 	return &remote.MountableLayer{Layer: l, Reference: m.ref}, nil
 }

@@ -10,13 +10,16 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
@@ -199,4 +202,49 @@ func Classify(err error) error {
 		return engine.Wrap(engine.KindRegistry, fmt.Errorf("%w (give the registry's CA with --registry-certificate HOST=FILE, or skip verification with --skip-tls-verify-registry HOST)", err))
 	}
 	return engine.Wrap(engine.KindRegistry, err)
+}
+
+// Blob opens a blob of repo (registry/repository), pulled as base images
+// are: from repo's mirrors first (--registry-mirror, --registry-map), then
+// from repo's registry unless --skip-default-registry-fallback.
+func (c *Client) Blob(ctx context.Context, repo string, digest v1.Hash) (io.ReadCloser, error) {
+	r, err := name.NewRepository(repo)
+	if err != nil {
+		return nil, fmt.Errorf("repository %q: %w", repo, err)
+	}
+	var tries []name.Repository
+	for _, m := range c.cfg.MirrorsFor(r.RegistryStr()) {
+		host, path := engine.MirrorHost(m), ""
+		if i := strings.Index(m, host); i >= 0 {
+			path = strings.Trim(m[i+len(host):], "/")
+		}
+		p := r.RepositoryStr()
+		if path != "" {
+			p = path + "/" + p
+		}
+		if mr, err := c.Repository(host+"/"+p, engine.Pull); err == nil {
+			tries = append(tries, mr)
+		}
+	}
+	if len(tries) == 0 || !c.cfg.SkipDefaultRegistryFallback {
+		if rr, err := c.Repository(repo, engine.Pull); err == nil {
+			tries = append(tries, rr)
+		}
+	}
+	var errs []error
+	for _, t := range tries {
+		opts, err := c.Options(remote.WithContext(ctx), t.RegistryStr(), engine.Pull)
+		if err != nil {
+			return nil, err
+		}
+		l, err := remote.Layer(t.Digest(digest.String()), opts...)
+		if err == nil {
+			var rc io.ReadCloser
+			if rc, err = l.Compressed(); err == nil {
+				return rc, nil
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", t, err))
+	}
+	return nil, Classify(fmt.Errorf("fetching blob %s of %s: %w", digest, repo, errors.Join(errs...)))
 }

@@ -1,7 +1,9 @@
-// Package sbom catalogs a built image with syft, used as a library, and
-// writes the result as SPDX 2.3 JSON or CycloneDX JSON. It reads the
-// image kimia holds locally (from the engine's OCI layout): nothing is
-// pulled and no scanner image runs.
+// Package sbom makes SBOMs (SPDX 2.3 JSON or CycloneDX JSON) of built
+// images, offline: nothing is pulled and no scanner image runs. The
+// cataloging is syft's (package syftgen), in a helper binary,
+// kimia-sbom, that this package starts and talks to: syft is most of a
+// binary's size and start-up, and kimia-bud re-executes itself for every
+// Buildah helper, so the main binaries leave it out.
 package sbom
 
 import (
@@ -9,10 +11,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
-
-// Available reports whether this binary can make SBOMs: builds with the
-// nosbom tag leave syft (about 60 MB) out.
-const Available = available
 
 // Formats of Options.Format.
 const (
@@ -34,8 +32,15 @@ type Options struct {
 	// reproducible build passes its SOURCE_DATE_EPOCH so that the SBOM
 	// of an unchanged image is unchanged.
 	Created time.Time
-	// TempDir is where syft unpacks layers; empty means the system's.
+	// TempDir is where layers are unpacked; empty means the system's.
 	TempDir string
+	// Subject is the digest of the image the document describes; zero
+	// means the digest of the image given (the helper is given a copy
+	// of the image with uncompressed layers, whose digest differs).
+	Subject v1.Hash
+	// CacheDir, when set, keeps catalogs between builds (--cache-dir):
+	// an image whose layers were all cataloged before is not read again.
+	CacheDir string
 }
 
 // Document is an SBOM of one image.

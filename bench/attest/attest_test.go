@@ -32,6 +32,7 @@ import (
 	"github.com/rapidfort/kimia/attest"
 	"github.com/rapidfort/kimia/attest/provenance"
 	"github.com/rapidfort/kimia/attest/sbom"
+	"github.com/rapidfort/kimia/attest/sbom/syftgen"
 	"github.com/rapidfort/kimia/attest/sign"
 	"github.com/rapidfort/kimia/test/e2e"
 )
@@ -195,7 +196,7 @@ func BenchmarkSteps(b *testing.B) {
 
 	b.Run("sbom-spdx", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			doc, err := sbom.Generate(context.Background(), img, sbom.Options{Name: "bench/debian", ToolName: "kimia", ToolVersion: "bench"})
+			doc, err := syftgen.Generate(context.Background(), img, sbom.Options{Name: "bench/debian", ToolName: "kimia", ToolVersion: "bench"})
 			if err != nil {
 				b.Fatal(err)
 			}

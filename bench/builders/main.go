@@ -49,8 +49,8 @@ var (
 type mode string
 
 const (
-	cold     mode = "cold"            // an empty state, no cache
-	kept     mode = "state kept"      // the engine's state of an earlier build of the same context
+	cold     mode = "cold"           // an empty state, no cache
+	kept     mode = "state kept"     // the engine's state of an earlier build of the same context
 	registry mode = "registry cache" // an empty state, the registry cache of an earlier build (a new pod)
 )
 
@@ -182,7 +182,7 @@ func workloads(work, busybox, debian string) []*workload {
 	writeFiles(deb, map[string]string{"Dockerfile": "FROM " + debian + "\n" + run})
 	debChange := filepath.Join(work, "w5")
 	writeFiles(debChange, map[string]string{
-		"Dockerfile": "FROM " + debian + "\n" + run + "COPY version.txt /etc/app-version\n",
+		"Dockerfile":  "FROM " + debian + "\n" + run + "COPY version.txt /etc/app-version\n",
 		"version.txt": "0\n",
 	})
 	return []*workload{

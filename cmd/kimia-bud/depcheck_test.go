@@ -15,5 +15,12 @@ func TestDeps(t *testing.T) {
 		"github.com/rapidfort/kimia/engine/buildkit",
 		"github.com/moby/buildkit/client",
 		"github.com/moby/buildkit/session",
+
+		// syft is the SBOM helper's (cmd/kimia-sbom): kimia-bud re-executes
+		// itself for every Buildah helper, and each start would pay its
+		// package initialisation.
+		"github.com/anchore/syft",
+		"github.com/anchore/stereoscope",
+		"modernc.org/sqlite",
 	)
 }

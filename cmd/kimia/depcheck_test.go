@@ -21,5 +21,12 @@ func TestDeps(t *testing.T) {
 		"go.podman.io/image",
 		"github.com/containers/buildah",
 		"github.com/containers/storage",
+
+		// syft is the SBOM helper's (cmd/kimia-sbom): kimia-bud re-executes
+		// itself for every Buildah helper, and each start would pay its
+		// package initialisation.
+		"github.com/anchore/syft",
+		"github.com/anchore/stereoscope",
+		"modernc.org/sqlite",
 	)
 }

@@ -3,7 +3,8 @@
 // engine.Request into define.BuildOptions (options.go), builds with
 // imagebuildah.BuildDockerfiles in a private store (storage.go) with a
 // registry configuration generated from the request (registries.go),
-// and exports the result as an OCI image layout (export.go).
+// and hands the images over to the shared layer, layers read from the
+// store when asked for (export.go).
 package buildah
 
 import (
@@ -12,15 +13,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah/imagebuildah"
-	"go.podman.io/image/v5/signature"
-
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/rapidfort/kimia/engine"
 )
@@ -74,12 +72,6 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := compressionFor(req.Compression); err != nil {
-		return nil, err
-	}
-	if req.Format == engine.FormatDocker && req.Compression.Algorithm == "zstd" {
-		return nil, engine.Errorf(engine.KindUsage, "--compression=zstd with --format=docker: Docker manifests cannot hold zstd layers; use --format=oci or gzip")
-	}
 	if err := checkDockerfile(req); err != nil {
 		return nil, err
 	}
@@ -99,11 +91,26 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	if err != nil {
 		return nil, err
 	}
+	// closers run in reverse order: before Build returns after a failure,
+	// in Result.Cleanup after a success, once the shared layer has read
+	// the layers from the store.
+	var closers []func() error
+	closeAll := func() error {
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i]())
+		}
+		return errors.Join(errs...)
+	}
+	handedOff := false
 	defer func() {
-		if cerr := ws.close(); cerr != nil && err == nil {
-			err = cerr
+		if !handedOff {
+			if cerr := closeAll(); cerr != nil && err == nil {
+				err = cerr
+			}
 		}
 	}()
+	closers = append(closers, ws.close)
 	work, files := ws.dir, ws.files
 
 	iso, err := chooseIsolation(opts.Isolation, userIsolationEnv(), inContainer(), mapping.Rootless)
@@ -122,43 +129,14 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		pruneCache(store, req.Cache.TTL, log)
 	}
 	phase.done("open store")
-	defer func() {
+	closers = append(closers, func() error {
 		cerr := store.close(log)
 		phase.done("close store")
-		if cerr != nil {
-			err = errors.Join(err, engine.Wrap(engine.KindEnvironment, cerr))
-			if res != nil {
-				res = nil
-			}
-		}
-	}()
+		return engine.Wrap(engine.KindEnvironment, cerr)
+	})
 
 	sys := files.systemContext(&req.Registry)
-	policy, err := signature.DefaultPolicy(sys)
-	if err != nil {
-		return nil, engine.Wrap(engine.KindInternal, fmt.Errorf("reading the generated signature policy: %w", err))
-	}
-	pctx, err := signature.NewPolicyContext(policy)
-	if err != nil {
-		return nil, engine.Wrap(engine.KindInternal, err)
-	}
-	defer pctx.Destroy()
-
-	layout, err := newLayoutWriter(req.OutputDir)
-	if err != nil {
-		return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("writing the OCI layout %q: %w", req.OutputDir, err))
-	}
-	annotations := map[string]string{}
-	for _, kv := range req.Annotations {
-		annotations[kv.Key] = kv.Value
-	}
-	if len(annotations) > 0 && req.Format == engine.FormatDocker {
-		log.Warn("--annotation: Docker manifests have no annotations; they are left out with --format=docker")
-	}
-	exp := &exporter{
-		store: store, sys: sys, policy: pctx, scratch: filepath.Join(work, "export"),
-		layout: layout, format: req.Format, comp: req.Compression, annotations: annotations,
-	}
+	exp := &exporter{store: store, sys: sys}
 
 	prog := newProgress(req)
 	env := buildEnv{
@@ -182,7 +160,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	if len(platforms) == 0 {
 		platforms = []engine.Platform{engine.HostPlatform()}
 	}
-	var descs []ocispec.Descriptor
+	var imgs []engine.Image
 	var bases []engine.BaseImage
 	for i, p := range platforms {
 		if len(platforms) > 1 {
@@ -204,35 +182,25 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		if i == 0 {
 			bases = baseImages(store, req, p)
 		}
-		d, err := exp.export(ctx, id, p)
+		exp.sources = layerSources(store, dockerfileBases(req.Dockerfile, req.BuildArgs, p))
+		img, err := exp.image(ctx, id, p)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, engine.Wrap(engine.KindCanceled, err)
-			}
-			return nil, engine.Wrap(engine.KindInternal, fmt.Errorf("exporting the %s image: %w", p, err))
+			return nil, engine.Wrap(engine.KindInternal, fmt.Errorf("reading the %s image: %w", p, err))
 		}
-		descs = append(descs, d)
-		phase.done("export " + p.String())
-	}
-	top := descs[0]
-	if len(descs) > 1 {
-		if top, err = exp.index(descs); err != nil {
-			return nil, engine.Wrap(engine.KindInternal, err)
-		}
-	}
-	if err := layout.finish(top); err != nil {
-		return nil, engine.Wrap(engine.KindEnvironment, err)
+		imgs = append(imgs, img)
 	}
 	stats := prog.stats()
 	if req.Cache.Enabled {
 		log.Info("cache", "steps", stats.Steps, "cached", stats.Cached)
 	}
+	handedOff = true
 	return &engine.Result{
-		Layout:        req.OutputDir,
+		Images:        imgs,
 		StorageDriver: store.Name,
 		Rootless:      mapping.Rootless,
 		Cache:         stats,
 		BaseImages:    bases,
+		Cleanup:       sync.OnceValue(closeAll),
 	}, nil
 }
 

@@ -51,7 +51,8 @@ func (e *Engine) Info(ctx context.Context) (engine.Info, error) {
 }
 
 // Build implements engine.Engine: it starts buildkitd, solves the
-// Dockerfile into an OCI layout in req.OutputDir and stops the daemon:
+// Dockerfile into an OCI layout in req.OutputDir (the images' layers stay
+// there) and stops the daemon:
 // before returning after a failure, in the background after a success
 // (Result.Cleanup waits for it).
 func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Result, err error) {
@@ -163,6 +164,10 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		log.Info("cache", "steps", out.stats.Steps, "cached", out.stats.Cached)
 	}
 
+	imgs, err := images(req.OutputDir)
+	if err != nil {
+		return nil, engine.Wrap(engine.KindInternal, err)
+	}
 	// The layout is complete in req.OutputDir: the daemon is no longer
 	// needed, and removing a large temporary state can take seconds.
 	c.Close()
@@ -170,7 +175,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	go func() { done <- teardown() }()
 	handedOff = true
 	return &engine.Result{
-		Layout:        req.OutputDir,
+		Images:        imgs,
 		StorageDriver: facts.Driver,
 		Rootless:      rootless,
 		Cache:         out.stats,

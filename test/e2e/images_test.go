@@ -31,8 +31,8 @@ var kimiaImages = []struct {
 	Name     string
 	Binaries []string
 }{
-	{"kimia", []string{"kimia", "buildkitd"}},
-	{"kimia-bud", []string{"kimia-bud"}},
+	{"kimia", []string{"kimia", "buildkitd", "kimia-sbom"}},
+	{"kimia-bud", []string{"kimia-bud", "kimia-sbom"}},
 }
 
 // builtImage is one of kimia's images, pushed to the shared registry.

@@ -1,6 +1,6 @@
-//go:build !nosbom
-
-package sbom
+// Package syftgen catalogs an image with syft, used as a library, for the
+// kimia-sbom helper: only that binary links syft.
+package syftgen
 
 import (
 	"bytes"
@@ -32,9 +32,8 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/rapidfort/kimia/attest"
+	"github.com/rapidfort/kimia/attest/sbom"
 )
-
-const available = true
 
 // syft's license scanner compiles licensecheck's license patterns: one
 // to two seconds of CPU, more than cataloging a small image. It is made
@@ -78,16 +77,19 @@ func (c withValues) Value(k any) any {
 // and binaries syft recognises (Go binaries with their modules among
 // them). The document's creator is the tool of opts; its subject (the
 // described root package) is the image by name and digest.
-func Generate(ctx context.Context, img v1.Image, opts Options) (*Document, error) {
+func Generate(ctx context.Context, img v1.Image, opts sbom.Options) (*sbom.Document, error) {
 	if opts.Format == "" {
-		opts.Format = FormatSPDX
+		opts.Format = sbom.FormatSPDX
 	}
 	if opts.Created.IsZero() {
 		opts.Created = time.Now()
 	}
-	digest, err := img.Digest()
-	if err != nil {
-		return nil, fmt.Errorf("computing the image digest: %w", err)
+	digest := opts.Subject
+	if digest == (v1.Hash{}) {
+		var err error
+		if digest, err = img.Digest(); err != nil {
+			return nil, fmt.Errorf("computing the image digest: %w", err)
+		}
 	}
 	tmp, err := os.MkdirTemp(opts.TempDir, "kimia-sbom-")
 	if err != nil {
@@ -121,16 +123,16 @@ func Generate(ctx context.Context, img v1.Image, opts Options) (*Document, error
 		return nil, fmt.Errorf("cataloging the image: %w", err)
 	}
 
-	doc := &Document{Subject: digest, Packages: s.Artifacts.Packages.PackageCount()}
+	doc := &sbom.Document{Subject: digest, Packages: s.Artifacts.Packages.PackageCount()}
 	switch opts.Format {
-	case FormatSPDX:
+	case sbom.FormatSPDX:
 		doc.PredicateType = attest.PredicateSPDX
 		doc.JSON, err = spdxJSON(spdxhelpers.ToFormatModel(*s), opts, name, digest)
-	case FormatCycloneDX:
+	case sbom.FormatCycloneDX:
 		doc.PredicateType = attest.PredicateCycloneDX
 		doc.JSON, err = cycloneDXJSON(cyclonedxhelpers.ToFormatModel(*s), opts, digest)
 	default:
-		return nil, fmt.Errorf("unknown SBOM format %q (want %s or %s)", opts.Format, FormatSPDX, FormatCycloneDX)
+		return nil, fmt.Errorf("unknown SBOM format %q (want %s or %s)", opts.Format, sbom.FormatSPDX, sbom.FormatCycloneDX)
 	}
 	if err != nil {
 		return nil, err
@@ -141,7 +143,7 @@ func Generate(ctx context.Context, img v1.Image, opts Options) (*Document, error
 // spdxJSON fixes what syft leaves random or to itself (the creation
 // time, a random namespace, Anchore as the creating organization) and
 // encodes SPDX 2.3.
-func spdxJSON(latest *v2_3.Document, opts Options, name string, digest v1.Hash) ([]byte, error) {
+func spdxJSON(latest *v2_3.Document, opts sbom.Options, name string, digest v1.Hash) ([]byte, error) {
 	if latest == nil {
 		return nil, fmt.Errorf("converting the SBOM to SPDX: empty document")
 	}
@@ -158,13 +160,13 @@ func spdxJSON(latest *v2_3.Document, opts Options, name string, digest v1.Hash) 
 	}
 	doc.CreationInfo.Creators = []common.Creator{
 		{CreatorType: "Tool", Creator: opts.ToolName + "-" + opts.ToolVersion},
-		{CreatorType: "Tool", Creator: "syft-" + syftVersion()},
+		{CreatorType: "Tool", Creator: "syft-" + SyftVersion()},
 	}
 	doc.CreationInfo.Created = opts.Created.UTC().Format(time.RFC3339)
 	return encode(doc)
 }
 
-func cycloneDXJSON(bom *cyclonedx.BOM, opts Options, digest v1.Hash) ([]byte, error) {
+func cycloneDXJSON(bom *cyclonedx.BOM, opts sbom.Options, digest v1.Hash) ([]byte, error) {
 	if bom == nil {
 		return nil, fmt.Errorf("converting the SBOM to CycloneDX: empty document")
 	}
@@ -196,8 +198,8 @@ func encode(v any) ([]byte, error) {
 	return bytes.TrimSpace(b.Bytes()), nil
 }
 
-// syftVersion is the version of syft linked into this binary.
-func syftVersion() string {
+// SyftVersion is the version of syft linked into this binary.
+func SyftVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
 			if d.Path == "github.com/anchore/syft" {

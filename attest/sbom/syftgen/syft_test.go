@@ -1,6 +1,4 @@
-//go:build !nosbom
-
-package sbom
+package syftgen
 
 import (
 	"archive/tar"
@@ -20,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rapidfort/kimia/attest"
+	"github.com/rapidfort/kimia/attest/sbom"
 )
 
 const dpkgStatus = `Package: busybox-static
@@ -93,7 +92,7 @@ func TestSPDXListsOSPackagesAndGoBinaries(t *testing.T) {
 	img := testImage(t)
 	digest, _ := img.Digest()
 	created := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	opts := Options{Name: "registry.example/app", ToolName: "kimia", ToolVersion: "v9.9.9", Created: created}
+	opts := sbom.Options{Name: "registry.example/app", ToolName: "kimia", ToolVersion: "v9.9.9", Created: created}
 	doc, err := Generate(context.Background(), img, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +179,7 @@ func TestSPDXListsOSPackagesAndGoBinaries(t *testing.T) {
 
 func TestCycloneDX(t *testing.T) {
 	img := testImage(t)
-	doc, err := Generate(context.Background(), img, Options{Format: FormatCycloneDX, Name: "app", ToolName: "kimia", ToolVersion: "v1"})
+	doc, err := Generate(context.Background(), img, sbom.Options{Format: sbom.FormatCycloneDX, Name: "app", ToolName: "kimia", ToolVersion: "v1"})
 	if err != nil {
 		t.Fatal(err)
 	}

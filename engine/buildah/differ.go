@@ -1,0 +1,421 @@
+package buildah
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/archive"
+	"golang.org/x/sys/unix"
+)
+
+// Diff implements storage.Store. For the layer of a build step (a
+// container's layer: it has a parent and no stored tar) it finds the
+// step's changes as containers/storage's naive differ does (every entry
+// compared with its parent's by type, mode, owner, device, size, time,
+// file capability, user xattrs and link target; the directories of
+// changed entries included) and writes them with the same tar writer
+// (archive.ExportChanges), so the layers are the ones Buildah would make
+// on either driver. It differs in two ways:
+//
+//   - times are compared exactly. The naive differ treats a time of whole
+//     seconds as equal to any time within that second (tar keeps whole
+//     seconds), and so has to sleep until the next second after every
+//     layer it writes: up to a second per build step.
+//   - a changed file's other names (hard links) are written too, so that
+//     a set of hard links stays one file in later steps, as in BuildKit;
+//     the naive differ writes only the names whose metadata changed, and
+//     the next step gets a copy.
+//
+// With overlay only the layer's upper directory is walked, not the whole
+// tree. Every other layer (pulled or committed: they have a stored tar)
+// is read as containers/storage reads it.
+func (s *openedStore) Diff(from, to string, options *storage.DiffOptions) (io.ReadCloser, error) {
+	if from != "" || (options != nil && options.Compression != nil && *options.Compression != archive.Uncompressed) {
+		return s.Store.Diff(from, to, options)
+	}
+	l, err := s.Store.Layer(to)
+	if err != nil || l.Parent == "" || l.UncompressedDigest != "" || len(l.UIDMap) > 0 || len(l.GIDMap) > 0 {
+		return s.Store.Diff(from, to, options)
+	}
+	newDir, err := s.Store.Mount(to, l.MountLabel)
+	if err != nil {
+		return nil, fmt.Errorf("mounting layer %s: %w", to, err)
+	}
+	oldDir, err := s.Store.Mount(l.Parent, "")
+	if err != nil {
+		s.Store.Unmount(to, false)
+		return nil, fmt.Errorf("mounting layer %s: %w", l.Parent, err)
+	}
+	unmount := func() error {
+		_, err1 := s.Store.Unmount(l.Parent, false)
+		_, err2 := s.Store.Unmount(to, false)
+		return errors.Join(err1, err2)
+	}
+	d := &differ{newDir: newDir, oldDir: oldDir, changes: map[string]archive.ChangeType{}}
+	if upper := s.upperDir(to); upper != "" {
+		err = d.walkUpper(upper)(".")
+	} else {
+		err = d.walkBoth(".")
+	}
+	if err == nil {
+		err = d.completeHardLinks()
+	}
+	if err != nil {
+		unmount()
+		return nil, fmt.Errorf("finding the changes of layer %s: %w", to, err)
+	}
+	rc, err := archive.ExportChanges(newDir, d.list(), nil, nil)
+	if err != nil {
+		unmount()
+		return nil, err
+	}
+	return &closeFunc{ReadCloser: rc, after: unmount}, nil
+}
+
+// upperDir is the overlay upper directory of layer id, or "" with vfs.
+func (s *openedStore) upperDir(id string) string {
+	if s.Driver != driverOverlay {
+		return ""
+	}
+	p := filepath.Join(s.Dirs.GraphRoot, "overlay", id, "diff")
+	if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+		return p
+	}
+	return ""
+}
+
+type closeFunc struct {
+	io.ReadCloser
+	after func() error
+}
+
+func (c *closeFunc) Close() error {
+	return errors.Join(c.ReadCloser.Close(), c.after())
+}
+
+// entry is what the naive differ compares of a file.
+type entry struct {
+	st         unix.Stat_t
+	capability []byte
+	xattrs     map[string]string
+	target     string
+}
+
+func (e *entry) isDir() bool { return e.st.Mode&unix.S_IFMT == unix.S_IFDIR }
+
+func lstatEntry(p string) (*entry, error) {
+	e := &entry{}
+	if err := unix.Lstat(p, &e.st); err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return nil, nil
+		}
+		return nil, &fs.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	if c, err := getxattr(p, "security.capability"); err == nil {
+		e.capability = c
+	}
+	if names, err := listxattr(p); err == nil {
+		for _, n := range names {
+			if strings.HasPrefix(n, "user.") {
+				if v, err := getxattr(p, n); err == nil {
+					if e.xattrs == nil {
+						e.xattrs = map[string]string{}
+					}
+					e.xattrs[n] = string(v)
+				}
+			}
+		}
+	}
+	if e.st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		t, err := os.Readlink(p)
+		if err != nil {
+			return nil, err
+		}
+		e.target = t
+	}
+	return e, nil
+}
+
+func getxattr(p, name string) ([]byte, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Lgetxattr(p, name, buf)
+		if errors.Is(err, unix.ERANGE) {
+			buf = make([]byte, len(buf)*4)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
+}
+
+func listxattr(p string) ([]string, error) {
+	buf := make([]byte, 1024)
+	for {
+		n, err := unix.Llistxattr(p, buf)
+		if errors.Is(err, unix.ERANGE) {
+			buf = make([]byte, len(buf)*4)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, s := range bytes.Split(buf[:n], []byte{0}) {
+			if len(s) > 0 {
+				out = append(out, string(s))
+			}
+		}
+		return out, nil
+	}
+}
+
+// changed is the naive differ's comparison, with exact times. Sizes of
+// directories are not compared, nor inodes or ctimes, which a copy
+// changes.
+func changed(a, b *entry) bool {
+	if a.st.Mode != b.st.Mode || a.st.Uid != b.st.Uid || a.st.Gid != b.st.Gid || a.st.Rdev != b.st.Rdev ||
+		a.st.Mtim != b.st.Mtim || (!a.isDir() && a.st.Size != b.st.Size) {
+		return true
+	}
+	return !bytes.Equal(a.capability, b.capability) || a.target != b.target || !maps.Equal(a.xattrs, b.xattrs)
+}
+
+// differ collects the changes between newDir and oldDir, by path relative
+// to the roots ("." is the root, never a change).
+type differ struct {
+	newDir, oldDir string
+	changes        map[string]archive.ChangeType
+	// links are changed regular files with other names, by inode.
+	links map[uint64]bool
+}
+
+func (d *differ) record(rel string, kind archive.ChangeType, e *entry) {
+	d.changes[rel] = kind
+	if e != nil && e.st.Mode&unix.S_IFMT == unix.S_IFREG && e.st.Nlink > 1 {
+		if d.links == nil {
+			d.links = map[uint64]bool{}
+		}
+		d.links[e.st.Ino] = true
+	}
+}
+
+// compare records what became of rel, an entry of the new tree, and
+// walks into it when it is a directory that existed before.
+func (d *differ) compare(rel string, walk func(string) error) error {
+	ne, err := lstatEntry(filepath.Join(d.newDir, rel))
+	if err != nil || ne == nil {
+		return err
+	}
+	oe, err := lstatEntry(filepath.Join(d.oldDir, rel))
+	if err != nil {
+		return err
+	}
+	switch {
+	case oe == nil:
+		d.record(rel, archive.ChangeAdd, ne)
+		if ne.isDir() {
+			return d.addAll(rel)
+		}
+		return nil
+	case changed(oe, ne):
+		d.record(rel, archive.ChangeModify, ne)
+	}
+	if !ne.isDir() {
+		return nil
+	}
+	if !oe.isDir() {
+		// A file became a directory: everything in it is new.
+		return d.addAll(rel)
+	}
+	return walk(rel)
+}
+
+// walkBoth compares directory rel of both trees, entry by entry (vfs).
+func (d *differ) walkBoth(rel string) error {
+	newNames, err := readNames(filepath.Join(d.newDir, rel))
+	if err != nil {
+		return err
+	}
+	oldNames, err := readNames(filepath.Join(d.oldDir, rel))
+	if err != nil {
+		return err
+	}
+	for _, n := range newNames {
+		if err := d.compare(path.Join(rel, n), d.walkBoth); err != nil {
+			return err
+		}
+	}
+	d.deleted(rel, oldNames, newNames)
+	return nil
+}
+
+// walkUpper compares what overlay's upper directory holds of directory
+// rel: everything else is the parent's, unchanged. A whiteout is a
+// deletion; an opaque directory hides all the parent had in it.
+func (d *differ) walkUpper(upper string) func(string) error {
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		dir := filepath.Join(upper, rel)
+		names, err := readNames(dir)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			r := path.Join(rel, n)
+			var st unix.Stat_t
+			if err := unix.Lstat(filepath.Join(dir, n), &st); err != nil {
+				return err
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 {
+				if oe, err := lstatEntry(filepath.Join(d.oldDir, r)); err != nil {
+					return err
+				} else if oe != nil {
+					d.changes[r] = archive.ChangeDelete
+				}
+				continue
+			}
+			if err := d.compare(r, walk); err != nil {
+				return err
+			}
+		}
+		if rel != "." && opaque(dir) {
+			oldNames, err := readNames(filepath.Join(d.oldDir, rel))
+			if err != nil {
+				return err
+			}
+			newNames, err := readNames(filepath.Join(d.newDir, rel))
+			if err != nil {
+				return err
+			}
+			d.deleted(rel, oldNames, newNames)
+		}
+		return nil
+	}
+	return walk
+}
+
+func opaque(dir string) bool {
+	for _, x := range []string{"trusted.overlay.opaque", "user.overlay.opaque"} {
+		if v, err := getxattr(dir, x); err == nil && string(v) == "y" {
+			return true
+		}
+	}
+	return false
+}
+
+// deleted records the entries of directory rel that only the old tree has.
+func (d *differ) deleted(rel string, oldNames, newNames []string) {
+	for _, n := range oldNames {
+		if _, ok := slices.BinarySearch(newNames, n); !ok {
+			d.changes[path.Join(rel, n)] = archive.ChangeDelete
+		}
+	}
+}
+
+// addAll records everything under directory rel of the new tree as added.
+func (d *differ) addAll(rel string) error {
+	names, err := readNames(filepath.Join(d.newDir, rel))
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		r := path.Join(rel, n)
+		e, err := lstatEntry(filepath.Join(d.newDir, r))
+		if err != nil || e == nil {
+			return err
+		}
+		d.record(r, archive.ChangeAdd, e)
+		if e.isDir() {
+			if err := d.addAll(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// completeHardLinks adds the unchanged names of changed files that have
+// other names, so that the layer keeps them one file.
+func (d *differ) completeHardLinks() error {
+	if len(d.links) == 0 {
+		return nil
+	}
+	return filepath.WalkDir(d.newDir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || !de.Type().IsRegular() {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil || !d.links[st.Ino] {
+			return err
+		}
+		rel, err := filepath.Rel(d.newDir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if _, ok := d.changes[rel]; ok {
+			return nil
+		}
+		oe, err := lstatEntry(filepath.Join(d.oldDir, rel))
+		if err != nil {
+			return err
+		}
+		if oe == nil {
+			d.changes[rel] = archive.ChangeAdd
+		} else {
+			d.changes[rel] = archive.ChangeModify
+		}
+		return nil
+	})
+}
+
+// list returns the changes as the naive differ lists them: with the
+// directories that hold a change (unless added or changed themselves) as
+// modified, in path order.
+func (d *differ) list() []archive.Change {
+	all := maps.Clone(d.changes)
+	for rel := range d.changes {
+		for p := path.Dir(rel); p != "." && p != "/"; p = path.Dir(p) {
+			if _, ok := all[p]; !ok {
+				all[p] = archive.ChangeModify
+			}
+		}
+	}
+	out := make([]archive.Change, 0, len(all))
+	for rel, kind := range all {
+		out = append(out, archive.Change{Path: "/" + rel, Kind: kind})
+	}
+	slices.SortFunc(out, func(a, b archive.Change) int { return strings.Compare(a.Path, b.Path) })
+	return out
+}
+
+// readNames lists a directory, sorted; a missing directory has none.
+func readNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	return names, nil
+}
