@@ -136,7 +136,14 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	})
 
 	sys := files.systemContext(&req.Registry)
-	exp := &exporter{store: store, sys: sys}
+	exp := &exporter{store: store, sys: sys, log: log}
+	if !opts.OmitHistory && !opts.IdentityLabel && opts.InheritLabels == nil && opts.CompatVolumes == nil {
+		// kimia's config, so that equal layers give kimia's digest;
+		// the options above change the config in ways only Buildah knows.
+		if df, err := os.ReadFile(req.Dockerfile); err == nil {
+			exp.bk = bkRequest(req, df, exp.baseConfig(ctx))
+		}
+	}
 
 	prog := newProgress(req)
 	env := buildEnv{
@@ -156,6 +163,12 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		env.IgnoreFile = ws.emptyIgnore
 	}
 
+	dockerfile, contexts, err := rewriteDockerfile(req.Dockerfile, work, iso.Isolation)
+	if err != nil {
+		return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("preparing the Dockerfile: %w", err))
+	}
+	env.Contexts = contexts
+
 	platforms := req.Platforms
 	if len(platforms) == 0 {
 		platforms = []engine.Platform{engine.HostPlatform()}
@@ -174,7 +187,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		if err != nil {
 			return nil, err
 		}
-		id, _, err := imagebuildah.BuildDockerfiles(ctx, store, bo, req.Dockerfile)
+		id, _, err := imagebuildah.BuildDockerfiles(ctx, store, bo, dockerfile)
 		if err != nil {
 			return nil, classify(ctx, err, req, p, foreign)
 		}

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
@@ -30,6 +33,10 @@ type exporter struct {
 	// sources maps a base layer's compressed digest to the repository it
 	// was pulled from.
 	sources map[digest.Digest]string
+	// bk, when set, describes the build to BuildKit's config rules
+	// (bkconfig.go) for a platform; nil keeps Buildah's config.
+	bk  func(plat engine.Platform) bkInput
+	log *slog.Logger
 }
 
 // image hands over image id, built for plat.
@@ -47,12 +54,25 @@ func (e *exporter) image(ctx context.Context, id string, plat engine.Platform) (
 		return engine.Image{}, err
 	}
 	var diffIDs struct {
-		RootFS struct {
+		Created *time.Time `json:"created"`
+		RootFS  struct {
 			DiffIDs []digest.Digest `json:"diff_ids"`
 		} `json:"rootfs"`
 	}
 	if err := json.Unmarshal(cfg, &diffIDs); err != nil {
 		return engine.Image{}, err
+	}
+	if e.bk != nil {
+		bk, err := buildkitImage(e.bk(plat))
+		var c []byte
+		if err == nil {
+			c, err = bk.config(diffIDs.RootFS.DiffIDs, diffIDs.Created)
+		}
+		if err != nil {
+			e.log.Debug("keeping Buildah's image config: BuildKit's cannot be made for it", "reason", err.Error())
+		} else {
+			cfg = c
+		}
 	}
 	img, err := e.store.Image(id)
 	if err != nil {
@@ -88,6 +108,40 @@ func (e *exporter) image(ctx context.Context, id string, plat engine.Platform) (
 		out.Layers = append(out.Layers, el)
 	}
 	return out, nil
+}
+
+// baseConfig reads the config of the image the build pulled for name, for
+// BuildKit's config rules.
+func (e *exporter) baseConfig(ctx context.Context) func(name string) (*dockerspec.DockerOCIImage, error) {
+	return func(name string) (*dockerspec.DockerOCIImage, error) {
+		candidates := []string{name}
+		if named, err := reference.ParseNormalizedNamed(name); err == nil {
+			candidates = append(candidates, named.String(), reference.TagNameOnly(named).String())
+		}
+		var img *storage.Image
+		var err error
+		for _, c := range candidates {
+			if img, err = e.store.Image(c); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("base image %s: %w", name, err)
+		}
+		ref, err := istorage.Transport.NewStoreReference(e.store, nil, img.ID)
+		if err != nil {
+			return nil, err
+		}
+		raw, err := storedConfig(ctx, ref, e.sys)
+		if err != nil {
+			return nil, err
+		}
+		var d dockerspec.DockerOCIImage
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return nil, fmt.Errorf("base image %s: %w", name, err)
+		}
+		return &d, nil
+	}
 }
 
 // blobMediaType is the media type of a pulled layer's blob, "" for a

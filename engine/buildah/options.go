@@ -26,7 +26,9 @@ type buildEnv struct {
 	IgnoreFile string
 	// MountsFile replaces /etc/containers/mounts.conf (empty: none).
 	MountsFile string
-	Ulimits    []string
+	// Contexts are build contexts kimia-bud adds (rewrite.go).
+	Contexts map[string]*define.AdditionalBuildContext
+	Ulimits  []string
 	// Getenv looks up SSH_AUTH_SOCK for --ssh without paths.
 	Getenv func(string) string
 
@@ -118,24 +120,25 @@ func translate(req *engine.Request, plat engine.Platform, env buildEnv, o engine
 		NamespaceOptions: define.NamespaceOptions{
 			{Name: string(specs.NetworkNamespace), Host: true},
 		},
-		ConfigureNetwork:      define.NetworkDefault,
-		NetworkInterface:      hostNetwork{},
-		CommonBuildOpts:       common,
-		SystemContext:         env.System,
-		SignaturePolicyPath:   env.PolicyPath,
-		IgnoreFile:            env.IgnoreFile,
-		DefaultMountsFilePath: env.MountsFile,
-		MaxPullPushRetries:    req.ImageDownloadRetry,
-		PullPushRetryDelay:    o.RetryDelay,
-		Jobs:                  &o.Jobs,
-		AddCapabilities:       o.CapAdd,
-		DropCapabilities:      o.CapDrop,
-		In:                    bytes.NewReader(nil),
-		Out:                   env.Out,
-		Err:                   env.Err,
-		ReportWriter:          env.Report,
-		Log:                   env.Log,
-		Platforms:             []struct{ OS, Arch, Variant string }{{plat.OS, plat.Architecture, plat.Variant}},
+		ConfigureNetwork:        define.NetworkDefault,
+		NetworkInterface:        hostNetwork{},
+		CommonBuildOpts:         common,
+		SystemContext:           env.System,
+		SignaturePolicyPath:     env.PolicyPath,
+		IgnoreFile:              env.IgnoreFile,
+		DefaultMountsFilePath:   env.MountsFile,
+		AdditionalBuildContexts: env.Contexts,
+		MaxPullPushRetries:      req.ImageDownloadRetry,
+		PullPushRetryDelay:      o.RetryDelay,
+		Jobs:                    &o.Jobs,
+		AddCapabilities:         o.CapAdd,
+		DropCapabilities:        o.CapDrop,
+		In:                      bytes.NewReader(nil),
+		Out:                     env.Out,
+		Err:                     env.Err,
+		ReportWriter:            env.Report,
+		Log:                     env.Log,
+		Platforms:               []struct{ OS, Arch, Variant string }{{plat.OS, plat.Architecture, plat.Variant}},
 	}
 	if o.Runtime != "" {
 		opts.Runtime = o.Runtime
