@@ -102,8 +102,12 @@ func (e *exporter) image(ctx context.Context, id string, plat engine.Platform) (
 			none := archive.Uncompressed
 			return e.store.Diff("", layerID, &storage.DiffOptions{Compression: &none})
 		}}
-		if mt := blobMediaType(l.CompressionType); mt != "" && l.CompressedDigest != "" && l.CompressedSize > 0 {
-			el.Blob = &engine.Blob{MediaType: mt, Digest: l.CompressedDigest.String(), Size: l.CompressedSize, Source: e.sources[l.CompressedDigest]}
+		// A base image's layer keeps the blob its registry serves; any
+		// other (built now, or pulled from a registry cache) is
+		// compressed by the shared layer, so that an image's digest does
+		// not depend on where its layers were cached.
+		if src, ok := e.sources[l.CompressedDigest]; ok && blobMediaType(l.CompressionType) != "" && l.CompressedSize > 0 {
+			el.Blob = &engine.Blob{MediaType: blobMediaType(l.CompressionType), Digest: l.CompressedDigest.String(), Size: l.CompressedSize, Source: src}
 		}
 		out.Layers = append(out.Layers, el)
 	}

@@ -164,7 +164,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		log.Info("cache", "steps", out.stats.Steps, "cached", out.stats.Cached)
 	}
 
-	imgs, err := images(req.OutputDir)
+	imgs, err := images(req.OutputDir, out.baseLayers)
 	if err != nil {
 		return nil, engine.Wrap(engine.KindInternal, err)
 	}

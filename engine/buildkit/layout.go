@@ -6,6 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -15,8 +19,13 @@ import (
 // images reads the OCI layout the exporter wrote (exportAttrs) into what
 // the shared layer assembles: per platform, the config as BuildKit wrote
 // it, and each layer as the uncompressed tar BuildKit exported (a layer
-// the build made) or as the compressed blob it pulled (a base layer).
-func images(dir string) ([]engine.Image, error) {
+// the build made) or, for a base image's layer (baseLayers, by diff ID,
+// with its repository), the compressed blob it pulled. A compressed layer
+// that is not a base image's (one imported from a registry cache) is
+// handed over uncompressed, so that the shared layer compresses it as it
+// would have compressed it new: an image's digest does not depend on
+// where its layers were cached.
+func images(dir string, baseLayers map[string]string) ([]engine.Image, error) {
 	var top ocispec.Index
 	if err := readJSON(dir, "index.json", &top); err != nil {
 		return nil, err
@@ -35,7 +44,7 @@ func images(dir string) ([]engine.Image, error) {
 	}
 	out := make([]engine.Image, 0, len(manifests))
 	for _, md := range manifests {
-		img, err := readImage(dir, md)
+		img, err := readImage(dir, md, baseLayers)
 		if err != nil {
 			return nil, err
 		}
@@ -44,7 +53,7 @@ func images(dir string) ([]engine.Image, error) {
 	return out, nil
 }
 
-func readImage(dir string, md ocispec.Descriptor) (engine.Image, error) {
+func readImage(dir string, md ocispec.Descriptor, baseLayers map[string]string) (engine.Image, error) {
 	var m ocispec.Manifest
 	if err := readJSON(dir, blobPath(md), &m); err != nil {
 		return engine.Image{}, err
@@ -68,14 +77,56 @@ func readImage(dir string, md ocispec.Descriptor) (engine.Image, error) {
 		path := filepath.Join(dir, blobPath(ld))
 		open := func() (io.ReadCloser, error) { return os.Open(path) }
 		l := engine.Layer{DiffID: c.RootFS.DiffIDs[i].String()}
-		if ld.MediaType == ocispec.MediaTypeImageLayer {
+		switch repo, base := baseLayers[l.DiffID]; {
+		case ld.MediaType == ocispec.MediaTypeImageLayer:
 			l.Open, l.File = open, path
-		} else {
-			l.Blob = &engine.Blob{MediaType: ld.MediaType, Digest: ld.Digest.String(), Size: ld.Size, Open: open}
+		case base:
+			l.Blob = &engine.Blob{MediaType: ld.MediaType, Digest: ld.Digest.String(), Size: ld.Size, Open: open, Source: repo}
+		default:
+			l.Open = decompressing(open, ld.MediaType)
 		}
 		img.Layers = append(img.Layers, l)
 	}
 	return img, nil
+}
+
+// decompressing opens a compressed layer blob as its tar.
+func decompressing(open func() (io.ReadCloser, error), mediaType string) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) {
+		rc, err := open()
+		if err != nil {
+			return nil, err
+		}
+		var r io.ReadCloser
+		switch {
+		case strings.HasSuffix(mediaType, "+zstd") || strings.HasSuffix(mediaType, ".zstd"):
+			zr, err := zstd.NewReader(rc)
+			if err != nil {
+				rc.Close()
+				return nil, err
+			}
+			r = zr.IOReadCloser()
+		default:
+			zr, err := gzip.NewReader(rc)
+			if err != nil {
+				rc.Close()
+				return nil, err
+			}
+			r = zr
+		}
+		return &stacked{ReadCloser: r, under: rc}, nil
+	}
+}
+
+// stacked closes a reader and what it reads from.
+type stacked struct {
+	io.ReadCloser
+	under io.Closer
+}
+
+func (s *stacked) Close() error {
+	s.ReadCloser.Close()
+	return s.under.Close()
 }
 
 func blobPath(d ocispec.Descriptor) string {

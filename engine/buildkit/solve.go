@@ -2,6 +2,7 @@ package buildkit
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"sync"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/session"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 
@@ -20,6 +22,9 @@ import (
 type solved struct {
 	stats *engine.CacheStats
 	bases []engine.BaseImage
+	// baseLayers are the layers of the base images, by diff ID, with the
+	// repository each came from.
+	baseLayers map[string]string
 	// failedLog is the output of the failed steps when the solve failed.
 	failedLog string
 }
@@ -48,6 +53,7 @@ func solve(ctx context.Context, c *client.Client, p *plan, att []session.Attacha
 
 	var mu sync.Mutex
 	var bases []engine.BaseImage
+	var baseLayers map[string]string
 	frontendAttrs := maps.Clone(opt.FrontendAttrs)
 	imports := make([]gateway.CacheOptionsEntry, len(opt.CacheImports))
 	for i, ci := range opt.CacheImports {
@@ -66,9 +72,9 @@ func solve(ctx context.Context, c *client.Client, p *plan, att []session.Attacha
 		if err != nil {
 			return nil, err
 		}
-		b := resolveBases(ctx, gw, df.Images, targetPlatform(req))
+		b, l := resolveBases(ctx, gw, df.Images, req.Platforms)
 		mu.Lock()
-		bases = b
+		bases, baseLayers = b, l
 		mu.Unlock()
 		return res, nil
 	}, prog.Ch)
@@ -78,33 +84,61 @@ func solve(ctx context.Context, c *client.Client, p *plan, att []session.Attacha
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return &solved{stats: prog.stats(), bases: bases}, nil
+	return &solved{stats: prog.stats(), bases: bases, baseLayers: baseLayers}, nil
 }
 
 // resolveBases asks the daemon what each image the Dockerfile names
-// resolved to. The frontend has just resolved the same references in this
-// session, so the answers are the digests it built on. Images that do not
-// resolve (a stage the target did not need, say) are left out.
-func resolveBases(ctx context.Context, gw gateway.Client, refs []string, p engine.Platform) []engine.BaseImage {
-	var out []engine.BaseImage
-	plat := toOCI(p)
-	for _, ref := range refs {
-		_, dgst, _, err := gw.ResolveImageConfig(ctx, ref, sourceresolver.Opt{
-			// The frontend's own name for this lookup, so the display
-			// shows one step, not two.
-			LogName:  "[internal] load metadata for " + normalizedRef(ref),
-			ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &plat, ResolveMode: "default"},
-		})
-		if err != nil || dgst == "" {
-			continue
-		}
-		out = append(out, engine.BaseImage{Ref: ref, Digest: dgst.String()})
+// resolved to, for every platform built. The frontend has just resolved
+// the same references in this session, so the answers are the digests it
+// built on (reported for the first platform) and the configs whose layers
+// the image starts with: the shared layer keeps those layers' blobs as
+// the registry serves them. Images that do not resolve (a stage the
+// target did not need, say) are left out.
+func resolveBases(ctx context.Context, gw gateway.Client, refs []string, plats []engine.Platform) ([]engine.BaseImage, map[string]string) {
+	if len(plats) == 0 {
+		plats = []engine.Platform{engine.HostPlatform()}
 	}
-	return out
+	var out []engine.BaseImage
+	layers := map[string]string{}
+	for i, p := range plats {
+		plat := toOCI(p)
+		for _, ref := range refs {
+			_, dgst, cfg, err := gw.ResolveImageConfig(ctx, ref, sourceresolver.Opt{
+				// The frontend's own name for this lookup, so the display
+				// shows one step, not two.
+				LogName:  "[internal] load metadata for " + normalizedRef(ref),
+				ImageOpt: &sourceresolver.ResolveImageOpt{Platform: &plat, ResolveMode: "default"},
+			})
+			if err != nil || dgst == "" {
+				continue
+			}
+			if i == 0 {
+				out = append(out, engine.BaseImage{Ref: ref, Digest: dgst.String()})
+			}
+			var c ocispec.Image
+			if json.Unmarshal(cfg, &c) == nil {
+				for _, d := range c.RootFS.DiffIDs {
+					if _, ok := layers[d.String()]; !ok {
+						layers[d.String()] = normalizedRepo(ref)
+					}
+				}
+			}
+		}
+	}
+	return out, layers
 }
 
 func toOCI(p engine.Platform) ocispecs.Platform {
 	return ocispecs.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}
+}
+
+// normalizedRepo is ref's repository: docker.io/library/x.
+func normalizedRepo(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ""
+	}
+	return named.Name()
 }
 
 // normalizedRef is ref as the frontend names it: docker.io/library/x:latest.
