@@ -182,15 +182,56 @@ func listxattr(p string) ([]string, error) {
 	}
 }
 
-// changed is the naive differ's comparison, with exact times. Sizes of
+// changed is the naive differ's comparison, with exact times: sizes of
 // directories are not compared, nor inodes or ctimes, which a copy
-// changes.
-func changed(a, b *entry) bool {
+// changes. A regular file whose time is a whole second on both sides,
+// as a file unpacked from a tar has, may have been rewritten within that
+// second, or rewritten and its time set back (shadow's /etc/group-
+// backup): its content decides, as in BuildKit's differ (continuity's
+// sameFile).
+func changed(a, b *entry, oldPath, newPath string) (bool, error) {
 	if a.st.Mode != b.st.Mode || a.st.Uid != b.st.Uid || a.st.Gid != b.st.Gid || a.st.Rdev != b.st.Rdev ||
 		a.st.Mtim != b.st.Mtim || (!a.isDir() && a.st.Size != b.st.Size) {
-		return true
+		return true, nil
 	}
-	return !bytes.Equal(a.capability, b.capability) || a.target != b.target || !maps.Equal(a.xattrs, b.xattrs)
+	if !bytes.Equal(a.capability, b.capability) || a.target != b.target || !maps.Equal(a.xattrs, b.xattrs) {
+		return true, nil
+	}
+	if a.st.Mode&unix.S_IFMT == unix.S_IFREG && a.st.Mtim.Nsec == 0 && a.st.Size > 0 {
+		same, err := sameContent(oldPath, newPath)
+		return !same, err
+	}
+	return false, nil
+}
+
+func sameContent(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 64<<10), make([]byte, 64<<10)
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
+		}
+		if ea == io.EOF || ea == io.ErrUnexpectedEOF {
+			return eb == io.EOF || eb == io.ErrUnexpectedEOF, nil
+		}
+		if ea != nil {
+			return false, ea
+		}
+		if eb != nil {
+			return false, eb
+		}
+	}
 }
 
 // differ collects the changes between newDir and oldDir, by path relative
@@ -215,22 +256,25 @@ func (d *differ) record(rel string, kind archive.ChangeType, e *entry) {
 // compare records what became of rel, an entry of the new tree, and
 // walks into it when it is a directory that existed before.
 func (d *differ) compare(rel string, walk func(string) error) error {
-	ne, err := lstatEntry(filepath.Join(d.newDir, rel))
+	newPath, oldPath := filepath.Join(d.newDir, rel), filepath.Join(d.oldDir, rel)
+	ne, err := lstatEntry(newPath)
 	if err != nil || ne == nil {
 		return err
 	}
-	oe, err := lstatEntry(filepath.Join(d.oldDir, rel))
+	oe, err := lstatEntry(oldPath)
 	if err != nil {
 		return err
 	}
-	switch {
-	case oe == nil:
+	if oe == nil {
 		d.record(rel, archive.ChangeAdd, ne)
 		if ne.isDir() {
 			return d.addAll(rel)
 		}
 		return nil
-	case changed(oe, ne):
+	}
+	if c, err := changed(oe, ne, oldPath, newPath); err != nil {
+		return err
+	} else if c {
 		d.record(rel, archive.ChangeModify, ne)
 	}
 	if !ne.isDir() {
