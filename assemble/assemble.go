@@ -133,7 +133,18 @@ func (a *assembler) layer(ctx context.Context, l engine.Layer) (*layer, error) {
 		return nil, err
 	}
 	out := &layer{diffID: diffID, mediaType: a.comp.mediaType(a.o.Format), file: l.File}
-	if b := l.Blob; b != nil && algorithmOf(b.MediaType) == a.comp.algorithm {
+	// Whatever the engine handed over, remember what it became, so that
+	// a rebuild can tell the engine which bytes it can keep (Known).
+	defer func() {
+		if out.digest.Hex != "" && out.size >= 0 {
+			if b := l.Blob; b != nil {
+				if d, err := v1.NewHash(b.Digest); err == nil {
+					a.cache.put(d, out.digest, out.size)
+				}
+			}
+		}
+	}()
+	if b := l.Blob; b != nil && b.Keep && algorithmOf(b.MediaType) == a.comp.algorithm {
 		if out.digest, err = v1.NewHash(b.Digest); err != nil {
 			return nil, err
 		}
@@ -156,7 +167,7 @@ func (a *assembler) layer(ctx context.Context, l engine.Layer) (*layer, error) {
 	open := l.Open
 	if open == nil {
 		b := l.Blob
-		if b == nil {
+		if b == nil || b.Digest == "" {
 			return nil, errors.New("the engine handed over neither the tar nor a blob")
 		}
 		alg := algorithmOf(b.MediaType)
@@ -194,6 +205,26 @@ func (a *assembler) layer(ctx context.Context, l engine.Layer) (*layer, error) {
 	out.digest, out.size = d, size
 	out.compressed = func() (io.ReadCloser, error) { return os.Open(path) }
 	return out, nil
+}
+
+// Known returns what a blob an engine hands over (a layer's compressed
+// form or its uncompressed tar, by digest) became in an image assembled
+// before with the same compression and cache directory, for
+// engine.Request.HaveBlob; ok is false when it is not known.
+func Known(cacheDir string, c engine.Compression) func(digest string) (v1.Hash, bool) {
+	comp, err := newCompressor(c)
+	if err != nil {
+		return func(string) (v1.Hash, bool) { return v1.Hash{}, false }
+	}
+	cache := newBlobCache(cacheDir, comp.cacheKey())
+	return func(digest string) (v1.Hash, bool) {
+		h, err := v1.NewHash(digest)
+		if err != nil {
+			return v1.Hash{}, false
+		}
+		final, _, ok := cache.get(h)
+		return final, ok
+	}
 }
 
 // compressToFile compresses a layer into the work directory.

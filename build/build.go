@@ -87,6 +87,7 @@ func Run(ctx context.Context, eng engine.Engine, o Options) (*publish.Summary, e
 	req.ContextDir, req.Dockerfile, req.OutputDir = src.Dir, src.Dockerfile, out
 	req.DockerfileName = o.Source.Dockerfile
 	req.Log = log
+	req.HaveBlob = haveBlob(o, reg)
 
 	log.Info("building", "engine", info.Name, "context", req.ContextDir, "dockerfile", req.Dockerfile, "platforms", platformList(req.Platforms))
 	buildStart := time.Now()
@@ -152,6 +153,32 @@ func checkCapabilities(info engine.Info, req *engine.Request) error {
 		}
 	}
 	return nil
+}
+
+// haveBlob answers engine.Request.HaveBlob: a blob the engine would hand
+// over is not needed when an earlier build with the same --cache-dir
+// recorded what it becomes in the image and every destination has that.
+// Nothing is skipped when the image is also written locally or cataloged
+// (those read every layer), or not pushed.
+func haveBlob(o Options, reg *registry.Client) func(context.Context, string) bool {
+	p := o.Publish
+	if !o.Engine.Cache.Enabled || o.Engine.Cache.Dir == "" || p.NoPush || len(p.Destinations) == 0 ||
+		p.TarPath != "" || p.OCILayoutPath != "" || p.Attest.SBOM {
+		return nil
+	}
+	known := assemble.Known(o.Engine.Cache.Dir, o.Engine.Compression)
+	return func(ctx context.Context, digest string) bool {
+		final, ok := known(digest)
+		if !ok {
+			return false
+		}
+		for _, d := range p.Destinations {
+			if has, err := reg.HasBlob(ctx, d, final); err != nil || !has {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // checkBefore runs the fast preflight checks (file reads only) and checks

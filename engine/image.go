@@ -27,14 +27,19 @@ type Layer struct {
 	// file, which readers may link but not change.
 	File string
 	// Blob, when set, is a compressed form of the layer that exists
-	// already: a base image's layer as its registry serves it. It is kept
-	// as it is when it is in the compression asked for, so base layers
-	// keep their digests.
+	// already: a base image's layer as its registry serves it (Keep), or
+	// a layer as a registry cache holds it.
 	Blob *Blob
 }
 
 // Blob is a compressed layer blob.
 type Blob struct {
+	// Keep says the blob is a base image's layer as its registry serves
+	// it: the image keeps it when it is in the compression asked for, so
+	// that base layers keep their digests. Other blobs (a layer cached in
+	// a registry) are compressed anew, so that an image's digest does not
+	// depend on where its layers were cached.
+	Keep      bool
 	MediaType string
 	// Digest is "sha256:<hex>".
 	Digest string

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"time"
@@ -66,6 +67,13 @@ type Request struct {
 	// OutputDir is an empty directory, owned by the caller, where Build
 	// writes the OCI image layout.
 	OutputDir string
+	// HaveBlob, when set, says whether the shared layer can do without
+	// the bytes of a layer blob the engine would hand over (its compressed
+	// form or its uncompressed tar, by digest): it can when it knows what
+	// the blob becomes in the image and every destination has that. An
+	// engine that copies blobs out (BuildKit's exporter) copies only the
+	// others.
+	HaveBlob func(ctx context.Context, digest string) bool
 
 	// Log receives the engine's log records; never nil after resolution.
 	Log *slog.Logger `json:"-"`

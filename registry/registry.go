@@ -248,3 +248,25 @@ func (c *Client) Blob(ctx context.Context, repo string, digest v1.Hash) (io.Read
 	}
 	return nil, Classify(fmt.Errorf("fetching blob %s of %s: %w", digest, repo, errors.Join(errs...)))
 }
+
+// HasBlob reports whether the repository of dest (a destination,
+// registry/repository:tag) has blob digest.
+func (c *Client) HasBlob(ctx context.Context, dest string, digest v1.Hash) (bool, error) {
+	tag, err := c.Tag(dest, engine.Push)
+	if err != nil {
+		return false, err
+	}
+	opts, err := c.Options(remote.WithContext(ctx), tag.RegistryStr(), engine.Push)
+	if err != nil {
+		return false, err
+	}
+	l, err := remote.Layer(tag.Context().Digest(digest.String()), opts...)
+	if err != nil {
+		return false, err
+	}
+	e, ok := l.(interface{ Exists() (bool, error) })
+	if !ok {
+		return false, nil
+	}
+	return e.Exists()
+}

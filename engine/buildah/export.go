@@ -107,7 +107,7 @@ func (e *exporter) image(ctx context.Context, id string, plat engine.Platform) (
 		// compressed by the shared layer, so that an image's digest does
 		// not depend on where its layers were cached.
 		if src, ok := e.sources[l.CompressedDigest]; ok && blobMediaType(l.CompressionType) != "" && l.CompressedSize > 0 {
-			el.Blob = &engine.Blob{MediaType: blobMediaType(l.CompressionType), Digest: l.CompressedDigest.String(), Size: l.CompressedSize, Source: src}
+			el.Blob = &engine.Blob{MediaType: blobMediaType(l.CompressionType), Digest: l.CompressedDigest.String(), Size: l.CompressedSize, Keep: true, Source: src}
 		}
 		out.Layers = append(out.Layers, el)
 	}

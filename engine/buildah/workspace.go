@@ -40,6 +40,16 @@ func newWorkspace(req *engine.Request, rootless bool) (_ *workspace, err error) 
 	if ws.files, err = writeRegistryFiles(filepath.Join(dir, "config"), &req.Registry, req.Cache.Repo); err != nil {
 		return nil, engine.Wrap(engine.KindEnvironment, err)
 	}
+	if req.Cache.Enabled && req.Cache.Dir != "" {
+		// containers/image remembers there which compressed blob each
+		// layer became and where it was pushed, so that pushing a cached
+		// step's image to --cache-repo again finds its blobs there
+		// instead of compressing and uploading them again.
+		ws.files.BlobInfoCache = filepath.Join(req.Cache.Dir, "buildah", "blob-info-cache")
+		if err := os.MkdirAll(ws.files.BlobInfoCache, 0o700); err != nil {
+			return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("--cache-dir: %w", err))
+		}
+	}
 	ws.emptyIgnore = filepath.Join(ws.files.Dir, "empty.dockerignore")
 	ws.mountsFile = filepath.Join(ws.files.Dir, "mounts.conf")
 	for _, p := range []string{ws.emptyIgnore, ws.mountsFile} {

@@ -76,14 +76,25 @@ func readImage(dir string, md ocispec.Descriptor, baseLayers map[string]string) 
 	for i, ld := range m.Layers {
 		path := filepath.Join(dir, blobPath(ld))
 		open := func() (io.ReadCloser, error) { return os.Open(path) }
+		// A layer the store declined (the destinations have what it
+		// becomes) has no file: the shared layer knows its blob.
+		_, err := os.Stat(path)
+		held := err == nil
 		l := engine.Layer{DiffID: c.RootFS.DiffIDs[i].String()}
 		switch repo, base := baseLayers[l.DiffID]; {
 		case ld.MediaType == ocispec.MediaTypeImageLayer:
-			l.Open, l.File = open, path
-		case base:
-			l.Blob = &engine.Blob{MediaType: ld.MediaType, Digest: ld.Digest.String(), Size: ld.Size, Open: open, Source: repo}
+			l.Open = open
+			if held {
+				l.File = path
+			}
 		default:
-			l.Open = decompressing(open, ld.MediaType)
+			l.Blob = &engine.Blob{MediaType: ld.MediaType, Digest: ld.Digest.String(), Size: ld.Size, Keep: base, Source: repo}
+			if held {
+				l.Blob.Open = open
+			}
+			if !base {
+				l.Open = decompressing(open, ld.MediaType)
+			}
 		}
 		img.Layers = append(img.Layers, l)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 	"sync"
 
 	"github.com/distribution/reference"
@@ -11,6 +12,7 @@ import (
 	"github.com/moby/buildkit/client/llb/sourceresolver"
 	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/session"
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
@@ -46,6 +48,20 @@ func solve(ctx context.Context, c *client.Client, p *plan, att []session.Attacha
 		}
 		opt.LocalMounts[name] = fs
 	}
+	// The image goes into a store under the layout directory that takes
+	// only the blobs the shared layer needs (store.go).
+	var have func(digest.Digest) bool
+	if req.HaveBlob != nil {
+		have = func(d digest.Digest) bool { return req.HaveBlob(ctx, d.String()) }
+	}
+	store, err := newSkippingStore(req.OutputDir, have)
+	if err != nil {
+		return nil, engine.Errorf(engine.KindEnvironment, "creating the image store %q: %w", req.OutputDir, err)
+	}
+	opt.Exports = slices.Clone(opt.Exports)
+	for i := range opt.Exports {
+		opt.Exports[i].OutputDir, opt.Exports[i].OutputStore = "", store
+	}
 	prog, err := startProgress(req.Progress, req.ProgressMode)
 	if err != nil {
 		return nil, engine.Errorf(engine.KindInternal, "starting the progress display: %w", err)
@@ -59,7 +75,7 @@ func solve(ctx context.Context, c *client.Client, p *plan, att []session.Attacha
 	for i, ci := range opt.CacheImports {
 		imports[i] = gateway.CacheOptionsEntry{Type: ci.Type, Attrs: ci.Attrs}
 	}
-	_, err = c.Build(ctx, opt, "kimia", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
+	resp, err := c.Build(ctx, opt, "kimia", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
 		fopts := gw.BuildOpts().Opts
 		if fopts == nil {
 			fopts = frontendAttrs
@@ -81,6 +97,9 @@ func solve(ctx context.Context, c *client.Client, p *plan, att []session.Attacha
 	prog.wait()
 	if err != nil {
 		return &solved{failedLog: prog.failedLog()}, err
+	}
+	if err := writeIndex(req.OutputDir, resp.ExporterResponse); err != nil {
+		return nil, engine.Wrap(engine.KindInternal, err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
