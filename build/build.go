@@ -53,6 +53,9 @@ func Run(ctx context.Context, eng engine.Engine, o Options) (*publish.Summary, e
 	}
 
 	reg := registry.New(o.Engine.Registry, o.Publish.PushRetry, o.Publish.PushBackoff)
+	if err := reg.Keychain().Check(); err != nil {
+		return nil, err
+	}
 	if err := checkBefore(ctx, reg, info, o, log); err != nil {
 		return nil, err
 	}

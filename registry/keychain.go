@@ -1,6 +1,10 @@
 package registry
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -10,6 +14,8 @@ import (
 	"github.com/docker/cli/cli/config/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/rapidfort/kimia/engine"
 )
 
 // Keychain resolves registry credentials from one docker config
@@ -36,18 +42,50 @@ func (k *Keychain) load() (*configfile.ConfigFile, error) {
 		if k.dir == "" {
 			return
 		}
-		f, err := os.Open(filepath.Join(k.dir, config.ConfigFileName))
+		path := filepath.Join(k.dir, config.ConfigFileName)
+		f, err := os.Open(path)
 		if err != nil {
-			k.err = err
+			k.err = engine.Errorf(engine.KindAuth, "reading the docker config %s: %v; make it readable, or set DOCKER_CONFIG to another directory", path, unwrapPath(err))
 			return
 		}
 		defer f.Close()
-		k.cf, k.err = config.LoadFromReader(f)
-		if k.cf != nil {
-			k.cf.Filename = filepath.Join(k.dir, config.ConfigFileName)
+		k.cf, err = config.LoadFromReader(f)
+		if err != nil {
+			k.cf = nil
+			k.err = engine.Errorf(engine.KindAuth, "the docker config %s is not valid JSON (%v); correct it, or set DOCKER_CONFIG to a directory whose config.json is", path, jsonProblem(err))
+			return
 		}
+		k.cf.Filename = path
 	})
 	return k.cf, k.err
+}
+
+// Check reads the docker config now, so that a config that cannot be
+// read fails before anything is built, naming the file.
+func (k *Keychain) Check() error {
+	_, err := k.load()
+	return err
+}
+
+// jsonProblem says where a JSON document went wrong.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%v, at byte %d", se, se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("%v, at byte %d", te, te.Offset)
+	}
+	return err.Error()
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // Resolve implements authn.Keychain.

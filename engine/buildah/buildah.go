@@ -195,7 +195,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		if i == 0 {
 			bases = baseImages(store, req, p)
 		}
-		exp.sources = layerSources(store, dockerfileBases(req.Dockerfile, req.BuildArgs, p))
+		exp.sources = layerSources(store, dockerfileImages(req.Dockerfile, req.BuildArgs, p))
 		img, err := exp.image(ctx, id, p)
 		if err != nil {
 			return nil, engine.Wrap(engine.KindInternal, fmt.Errorf("reading the %s image: %w", p, err))

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rapidfort/kimia/dockerfile"
 	"github.com/rapidfort/kimia/engine"
 )
 
@@ -66,7 +67,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 	if err != nil {
 		return nil, err
 	}
-	df, err := readDockerfile(req.Dockerfile, req.BuildArgs, targetPlatform(req))
+	df, err := dockerfile.Read(req.Dockerfile, req.BuildArgs, targetPlatform(req))
 	if err != nil {
 		return nil, err
 	}

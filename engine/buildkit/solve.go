@@ -17,6 +17,7 @@ import (
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 
+	"github.com/rapidfort/kimia/dockerfile"
 	"github.com/rapidfort/kimia/engine"
 )
 
@@ -35,7 +36,7 @@ type solved struct {
 // after the frontend succeeded kimia can ask the daemon, in the same
 // session and through the same resolver and credentials, which digests
 // the base images resolved to.
-func solve(ctx context.Context, c *client.Client, p *plan, att []session.Attachable, req *engine.Request, df dockerfileInfo) (*solved, error) {
+func solve(ctx context.Context, c *client.Client, p *plan, att []session.Attachable, req *engine.Request, df dockerfile.Info) (*solved, error) {
 	opt := p.Solve
 	opt.Session = att
 	opt.LocalMounts = map[string]fsutil.FS{}
@@ -122,7 +123,10 @@ func resolveBases(ctx context.Context, gw gateway.Client, refs []string, plats [
 	for i, p := range plats {
 		plat := toOCI(p)
 		for _, ref := range refs {
-			_, dgst, cfg, err := gw.ResolveImageConfig(ctx, ref, sourceresolver.Opt{
+			// The reference as the frontend resolved it, tag included: a
+			// name without one ("reg/app", as a build arg may give it)
+			// is not a reference the resolver accepts.
+			_, dgst, cfg, err := gw.ResolveImageConfig(ctx, normalizedRef(ref), sourceresolver.Opt{
 				// The frontend's own name for this lookup, so the display
 				// shows one step, not two.
 				LogName:  "[internal] load metadata for " + normalizedRef(ref),

@@ -11,6 +11,7 @@ import (
 	"github.com/moby/buildkit/client"
 	spb "github.com/moby/buildkit/sourcepolicy/pb"
 
+	"github.com/rapidfort/kimia/dockerfile"
 	"github.com/rapidfort/kimia/engine"
 )
 
@@ -36,14 +37,14 @@ type plan struct {
 // translate turns a request into BuildKit's terms. df is what was read
 // from the Dockerfile (its pull registries); rootless says how buildkitd
 // will run.
-func translate(req *engine.Request, df dockerfileInfo, rootless bool) (*plan, error) {
+func translate(req *engine.Request, df dockerfile.Info, rootless bool) (*plan, error) {
 	if req.ContextDir == "" || req.Dockerfile == "" || req.OutputDir == "" {
 		return nil, engine.Errorf(engine.KindInternal, "the request lacks a context, Dockerfile or output directory")
 	}
 	attrs := map[string]string{"filename": filepath.Base(req.Dockerfile)}
 	if req.Target != "" {
-		if df.Parsed && !df.hasStage(req.Target) {
-			return nil, engine.Errorf(engine.KindUsage, "--target %q: no such stage in the Dockerfile (%s)", req.Target, df.stageList())
+		if df.Parsed && !df.HasStage(req.Target) {
+			return nil, engine.Errorf(engine.KindUsage, "--target %q: no such stage in the Dockerfile (%s)", req.Target, df.StageList())
 		}
 		attrs["target"] = req.Target
 	}

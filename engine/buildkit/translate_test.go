@@ -11,6 +11,7 @@ import (
 	"github.com/moby/buildkit/client"
 	bkconfig "github.com/moby/buildkit/cmd/buildkitd/config"
 
+	"github.com/rapidfort/kimia/dockerfile"
 	"github.com/rapidfort/kimia/engine"
 )
 
@@ -34,7 +35,7 @@ func TestTranslate(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(*engine.Request)
-		df   dockerfileInfo
+		df   dockerfile.Info
 		// attrs and export are checked as subsets: these keys with these
 		// values ("<absent>" for a key that must not be there).
 		attrs   map[string]string
@@ -57,13 +58,13 @@ func TestTranslate(t *testing.T) {
 				r.Labels = []engine.KeyValue{{Key: "org.example", Value: "x y"}}
 				r.Target = "build"
 			},
-			df:    dockerfileInfo{Parsed: true, Stages: []string{"build", ""}},
+			df:    dockerfile.Info{Parsed: true, Stages: []string{"build", ""}},
 			attrs: map[string]string{"build-arg:A": "1", "build-arg:B": "", "label:org.example": "x y", "target": "build"},
 		},
 		{
 			name:    "a --target the Dockerfile lacks is a usage error naming the stages",
 			edit:    func(r *engine.Request) { r.Target = "nope" },
-			df:      dockerfileInfo{Parsed: true, Stages: []string{"build", "final"}},
+			df:      dockerfile.Info{Parsed: true, Stages: []string{"build", "final"}},
 			wantErr: `--target "nope": no such stage in the Dockerfile (its stages: build, final)`,
 		},
 		{
@@ -345,60 +346,6 @@ func TestDaemonConfigRootless(t *testing.T) {
 	}
 }
 
-func TestInspectDockerfile(t *testing.T) {
-	tests := []struct {
-		name   string
-		df     string
-		args   []engine.KeyValue
-		images []string
-		stages []string
-		hasRun bool
-	}{
-		{
-			name: "FROM images with ARG defaults, --build-arg overrides, stage references and scratch",
-			df: `ARG REG=reg:5000
-ARG TAG=1
-FROM ${REG}/base:${TAG} AS build
-RUN true
-FROM scratch AS empty
-FROM build
-COPY --from=other.example/tools:2 /x /x
-COPY --from=build /y /y
-COPY --from=0 /z /z
-RUN --mount=type=bind,from=mnt.example/img,target=/m true
-`,
-			args:   []engine.KeyValue{{Key: "TAG", Value: "2"}},
-			images: []string{"reg:5000/base:2", "other.example/tools:2", "mnt.example/img"},
-			stages: []string{"build", "empty", ""},
-			hasRun: true,
-		},
-		{
-			name:   "platform ARGs expand for the target platform",
-			df:     "FROM --platform=$BUILDPLATFORM img-$TARGETARCH\nCOPY a b\n",
-			images: []string{"img-arm64"},
-			stages: []string{""},
-		},
-		{
-			name: "a Dockerfile that does not parse gives nothing",
-			df:   "FROM\n",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := inspectDockerfile([]byte(tt.df), tt.args, engine.Platform{OS: "linux", Architecture: "arm64"})
-			if !reflect.DeepEqual(got.Images, tt.images) {
-				t.Errorf("images = %q, want %q", got.Images, tt.images)
-			}
-			if !reflect.DeepEqual(got.Stages, tt.stages) {
-				t.Errorf("stages = %q, want %q", got.Stages, tt.stages)
-			}
-			if got.HasRun != tt.hasRun {
-				t.Errorf("hasRun = %v", got.HasRun)
-			}
-		})
-	}
-}
-
 func TestIsStep(t *testing.T) {
 	for name, want := range map[string]bool{
 		"[internal] load build definition from Dockerfile":              false,
@@ -420,7 +367,7 @@ func TestSkipDefaultRegistryFallback(t *testing.T) {
 	req := baseRequest()
 	req.Registry.Mirrors = []string{"m1:5000", "m2:5000/hub"}
 	req.Registry.SkipDefaultRegistryFallback = true
-	p, err := translate(req, dockerfileInfo{Parsed: true, Images: []string{"busybox:1.36", "other.example/x:1"}, Stages: []string{""}}, false)
+	p, err := translate(req, dockerfile.Info{Parsed: true, Images: []string{"busybox:1.36", "other.example/x:1"}, Stages: []string{""}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +387,7 @@ func TestSkipDefaultRegistryFallback(t *testing.T) {
 	}
 
 	req.Registry.SkipDefaultRegistryFallback = false
-	p, _ = translate(req, dockerfileInfo{Parsed: true, Images: []string{"busybox:1.36"}}, false)
+	p, _ = translate(req, dockerfile.Info{Parsed: true, Images: []string{"busybox:1.36"}}, false)
 	if p.Solve.SourcePolicy != nil {
 		t.Errorf("a source policy without --skip-default-registry-fallback")
 	}

@@ -667,3 +667,62 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// The two binaries attest alike: the same provenance, field by field,
+// apart from the builder's identity (its engine, versions and times).
+// Every image the build pulled is in resolvedDependencies with the digest
+// the registry serves, however the Dockerfile names it: through a build
+// arg without a tag, in COPY --from and in RUN --mount from=.
+func TestProvenanceAgreesAcrossEngines(t *testing.T) {
+	k, b := conformanceWorkers(t)
+	bare := k.Registry.Ref("library/busybox") // no tag: a build arg's usual spelling
+	tagged := k.Registry.Ref("library/busybox:1.36")
+	files := map[string]string{"Dockerfile": "ARG BASE\nFROM ${BASE}\nCOPY --from=" + tagged + " /bin/busybox /copied\n" +
+		"RUN --mount=type=bind,from=" + tagged + ",source=/etc/passwd,target=/p cp /p /passwd\n"}
+	want := map[string]string{
+		bare:   served(t, k.Registry, bare+":latest").String(),
+		tagged: served(t, k.Registry, tagged).String(),
+	}
+	preds := map[string]map[string]any{}
+	// One context and one destination, so that the inputs are the same.
+	ctx := k.For(t).Context(files)
+	dest := k.Registry.Ref(freshRepo(k, "provenance") + ":v1")
+	for _, sb := range []*Sandbox{k, b} {
+		sb := sb.For(t)
+		prov := sb.Join("prov-" + sb.Name + ".json")
+		r := sb.MustKimia(append([]string{"--context=" + ctx, "--destination=" + dest, "--build-arg=BASE=" + bare,
+			"--attest=type=provenance,mode=max", "--provenance-file=" + prov, "--reproducible"}, sb.Registry.Flags()...)...)
+		if strings.Contains(r.Stderr, "ERROR") {
+			t.Errorf("%s: the build's output shows an error although it succeeded:\n%s", sb.Name, r.Stderr)
+		}
+		var st map[string]any
+		bs, err := os.ReadFile(prov)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(bs, &st); err != nil {
+			t.Fatal(err)
+		}
+		pred := st["predicate"].(map[string]any)
+		deps := map[string]string{}
+		bd := pred["buildDefinition"].(map[string]any)
+		for _, d := range bd["resolvedDependencies"].([]any) {
+			dm := d.(map[string]any)
+			for alg, hex := range dm["digest"].(map[string]any) {
+				deps[dm["name"].(string)] = alg + ":" + hex.(string)
+			}
+		}
+		for ref, digest := range want {
+			if deps[ref] != digest {
+				t.Errorf("%s: resolvedDependencies %v, want %s at %s", sb.Name, deps, ref, digest)
+			}
+		}
+		// The builder's identity is all that may differ.
+		delete(bd, "internalParameters")
+		delete(pred, "runDetails")
+		preds[sb.Name] = pred
+	}
+	if a, b := mustJSON(preds["kimia"]), mustJSON(preds["kimia-bud"]); a != b {
+		t.Errorf("the provenance differs between the engines:\nkimia:     %s\nkimia-bud: %s", a, b)
+	}
+}

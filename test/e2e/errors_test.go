@@ -154,6 +154,17 @@ func TestPrivateBaseImage(t *testing.T) {
 			}
 		})
 
+		t.Run("a docker config that is not JSON exits 5 and names the file", func(t *testing.T) {
+			sb.DockerConfig(nil)
+			cfg := filepath.Join(sb.Home, ".docker", "config.json")
+			if err := os.WriteFile(cfg, []byte("{\"auths\": {not json"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			defer sb.DockerConfig(nil)
+			repo := freshRepo(sb, "badconfig")
+			failing(t, sb, 5, repo, []string{cfg, "not valid JSON", "DOCKER_CONFIG"}, append([]string{"--context=" + ctx, "--destination=" + sb.Registry.Ref(repo+":1")}, flags...)...)
+		})
+
 		t.Run("the docker config's credentials pull it and stay in kimia", func(t *testing.T) {
 			sb.DockerConfig(map[string][2]string{priv.Host: {"puller", password}})
 			ref := sb.Registry.Ref(freshRepo(sb, "privbase") + ":1")
