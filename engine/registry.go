@@ -1,6 +1,9 @@
 package engine
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // RegistryConfig carries Kaniko's registry settings. The same settings are
 // used by the engines (base-image pulls, cache import and export) and by
@@ -23,7 +26,7 @@ type RegistryConfig struct {
 	// ClientCerts are TLS client certificates per registry host.
 	ClientCerts []ClientCert
 	// Mirrors are pull-through mirrors for docker.io, tried in order.
-	Mirrors []string
+	Mirrors []Mirror
 	// Maps replace a registry by mirrors for pulls.
 	Maps []RegistryMap
 	// SkipDefaultRegistryFallback stops pulls from falling back to the
@@ -50,7 +53,55 @@ type ClientCert struct {
 // RegistryMap redirects pulls from one registry to mirrors.
 type RegistryMap struct {
 	From string
-	To   []string
+	To   []Mirror
+}
+
+// Mirror is a pull-through mirror, parsed once from what the user wrote
+// ("mirror.gcr.io", "reg:5000/dockerhub", "http://reg:5000").
+type Mirror struct {
+	// Host is the registry host, with its port.
+	Host string
+	// Path is a repository prefix on that host ("dockerhub"), or "".
+	Path string
+	// PlainHTTP is set for an http:// mirror.
+	PlainHTTP bool
+}
+
+// ParseMirror parses a mirror given as a host, host/path or URL.
+func ParseMirror(s string) (Mirror, error) {
+	var m Mirror
+	rest := strings.TrimSpace(s)
+	switch {
+	case strings.HasPrefix(rest, "http://"):
+		m.PlainHTTP, rest = true, strings.TrimPrefix(rest, "http://")
+	case strings.HasPrefix(rest, "https://"):
+		rest = strings.TrimPrefix(rest, "https://")
+	}
+	rest = strings.Trim(rest, "/")
+	m.Host, m.Path, _ = strings.Cut(rest, "/")
+	m.Path = strings.TrimPrefix(m.Path, "v2/") // a registry's API root names no repository
+	if m.Path == "v2" {
+		m.Path = ""
+	}
+	if m.Host == "" || strings.ContainsAny(m.Host, " \t@?#") {
+		return Mirror{}, fmt.Errorf("mirror %q: want a registry host, host/path or URL", s)
+	}
+	return m, nil
+}
+
+// String is the mirror as registries configuration names it: host[/path],
+// no scheme.
+func (m Mirror) String() string {
+	if m.Path == "" {
+		return m.Host
+	}
+	return m.Host + "/" + m.Path
+}
+
+// Repository is repo (a repository path on the mirrored registry) on the
+// mirror: host/path/repo.
+func (m Mirror) Repository(repo string) string {
+	return m.String() + "/" + repo
 }
 
 // DockerHub is the canonical host of Docker Hub.
@@ -95,9 +146,9 @@ func (c *RegistryConfig) Host(host string, op Op) HostSettings {
 }
 
 // MirrorsFor returns the mirrors to try, in order, for pulls from host.
-func (c *RegistryConfig) MirrorsFor(host string) []string {
+func (c *RegistryConfig) MirrorsFor(host string) []Mirror {
 	host = CanonicalHost(host)
-	var out []string
+	var out []Mirror
 	for _, m := range c.Maps {
 		if CanonicalHost(m.From) == host {
 			out = append(out, m.To...)
@@ -115,7 +166,7 @@ func (c *RegistryConfig) Hosts() []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(h string) {
-		h = CanonicalHost(mirrorHost(h))
+		h = CanonicalHost(h)
 		if h != "" && !seen[h] {
 			seen[h] = true
 			out = append(out, h)
@@ -134,12 +185,12 @@ func (c *RegistryConfig) Hosts() []string {
 		add(cc.Host)
 	}
 	for _, m := range c.Mirrors {
-		add(m)
+		add(m.Host)
 	}
 	for _, m := range c.Maps {
 		add(m.From)
 		for _, t := range m.To {
-			add(t)
+			add(t.Host)
 		}
 	}
 	return out
@@ -154,19 +205,6 @@ func CanonicalHost(host string) string {
 	}
 	return host
 }
-
-// mirrorHost strips a scheme and path from a mirror given as a URL or as
-// host/path ("mirror.gcr.io", "https://mirror:5000/v2").
-func mirrorHost(m string) string {
-	m = strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://")
-	if i := strings.IndexByte(m, '/'); i >= 0 {
-		m = m[:i]
-	}
-	return m
-}
-
-// MirrorHost returns the host part of a mirror as given by the user.
-func MirrorHost(m string) string { return mirrorHost(m) }
 
 func containsHost(list []string, host string) bool {
 	for _, h := range list {

@@ -3,6 +3,7 @@ package flags
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,7 +159,7 @@ func TestValidRequests(t *testing.T) {
 				if !o.Publish.NoPush {
 					t.Error("KANIKO_NO_PUSH ignored")
 				}
-				if strings.Join(o.Engine.Registry.Mirrors, " ") != "mirror.example mirror2.example" {
+				if fmt.Sprint(o.Engine.Registry.Mirrors) != "[mirror.example mirror2.example]" {
 					t.Errorf("mirrors %v", o.Engine.Registry.Mirrors)
 				}
 				if len(o.Engine.Registry.Maps) != 2 || o.Engine.Registry.Maps[1].From != "quay.io" {
@@ -227,7 +228,7 @@ func TestValidRequests(t *testing.T) {
 				if !rc.Host("anything", engine.Pull).PlainHTTP || rc.Host("anything", engine.Push).PlainHTTP {
 					t.Error("--insecure-pull must apply to pulls only")
 				}
-				if got := rc.MirrorsFor("docker.io"); len(got) != 1 || got[0] != "mirror.example" {
+				if got := rc.MirrorsFor("docker.io"); len(got) != 1 || got[0].String() != "mirror.example" {
 					t.Errorf("mirrors %v", got)
 				}
 			},

@@ -395,10 +395,14 @@ func (r *resolver) registry(o *build.Options) error {
 			if one = strings.TrimSpace(one); one == "" {
 				continue
 			}
-			if err := checkRegistryHost("registry-mirror", engine.MirrorHost(one)); err != nil {
+			m, err := engine.ParseMirror(one)
+			if err != nil {
+				return usagef("registry-mirror", "%v", err)
+			}
+			if err := checkRegistryHost("registry-mirror", m.Host); err != nil {
 				return err
 			}
-			rc.Mirrors = append(rc.Mirrors, one)
+			rc.Mirrors = append(rc.Mirrors, m)
 		}
 	}
 	for _, s := range r.list("registry-map") {

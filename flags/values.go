@@ -288,18 +288,22 @@ func parseRegistryMap(s string) ([]engine.RegistryMap, error) {
 		if err := checkRegistryHost("registry-map", from); err != nil {
 			return nil, err
 		}
-		if err := checkRegistryHost("registry-map", engine.MirrorHost(to)); err != nil {
+		mirror, err := engine.ParseMirror(to)
+		if err != nil {
+			return nil, usagef("registry-map", "%v", err)
+		}
+		if err := checkRegistryHost("registry-map", mirror.Host); err != nil {
 			return nil, err
 		}
 		merged := false
 		for i := range out {
 			if out[i].From == from {
-				out[i].To = append(out[i].To, to)
+				out[i].To = append(out[i].To, mirror)
 				merged = true
 			}
 		}
 		if !merged {
-			out = append(out, engine.RegistryMap{From: from, To: []string{to}})
+			out = append(out, engine.RegistryMap{From: from, To: []engine.Mirror{mirror}})
 		}
 	}
 	return out, nil

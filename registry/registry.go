@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"syscall"
 	"time"
 
@@ -214,15 +213,7 @@ func (c *Client) Blob(ctx context.Context, repo string, digest v1.Hash) (io.Read
 	}
 	var tries []name.Repository
 	for _, m := range c.cfg.MirrorsFor(r.RegistryStr()) {
-		host, path := engine.MirrorHost(m), ""
-		if i := strings.Index(m, host); i >= 0 {
-			path = strings.Trim(m[i+len(host):], "/")
-		}
-		p := r.RepositoryStr()
-		if path != "" {
-			p = path + "/" + p
-		}
-		if mr, err := c.Repository(host+"/"+p, engine.Pull); err == nil {
+		if mr, err := c.Repository(m.Repository(r.RepositoryStr()), engine.Pull); err == nil {
 			tries = append(tries, mr)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/BurntSushi/toml"
 	"go.podman.io/image/v5/docker/reference"
@@ -125,8 +124,7 @@ func registriesConf(rc *engine.RegistryConfig, cacheRepo string) ([]byte, error)
 		}
 		e := entry(src)
 		for _, m := range mirrors {
-			loc := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://"), "/")
-			e.Mirrors = append(e.Mirrors, tomlMirror{Location: loc, Insecure: insecure(engine.MirrorHost(m), engine.Pull) || strings.HasPrefix(m, "http://")})
+			e.Mirrors = append(e.Mirrors, tomlMirror{Location: m.String(), Insecure: insecure(m.Host, engine.Pull) || m.PlainHTTP})
 		}
 		if rc.SkipDefaultRegistryFallback {
 			// The registry itself is tried last; make the first mirror

@@ -46,7 +46,7 @@ func TestRegistriesConf(t *testing.T) {
 		{
 			name: "registry mirrors serve Docker Hub, in order, with their own insecure flags",
 			rc: engine.RegistryConfig{
-				Mirrors:            []string{"mirror.gcr.io", "http://local:5000/hub"},
+				Mirrors:            mirrors("mirror.gcr.io", "http://local:5000/hub"),
 				InsecureRegistries: []string{"local:5000"},
 			},
 			want: []tomlRegistry{
@@ -57,7 +57,7 @@ func TestRegistriesConf(t *testing.T) {
 		{
 			name: "skipping the default registry makes the first mirror the location",
 			rc: engine.RegistryConfig{
-				Mirrors:                     []string{"m1.example", "m2.example"},
+				Mirrors:                     mirrors("m1.example", "m2.example"),
 				SkipDefaultRegistryFallback: true,
 			},
 			want: []tomlRegistry{
@@ -67,7 +67,7 @@ func TestRegistriesConf(t *testing.T) {
 		{
 			name: "a registry map redirects any registry",
 			rc: engine.RegistryConfig{
-				Maps: []engine.RegistryMap{{From: "quay.io", To: []string{"q1.example/quay"}}, {From: "index.docker.io", To: []string{"d.example"}}},
+				Maps: []engine.RegistryMap{{From: "quay.io", To: mirrors("q1.example/quay")}, {From: "index.docker.io", To: mirrors("d.example")}},
 			},
 			want: []tomlRegistry{
 				{Prefix: "docker.io", Location: "docker.io", Mirrors: []tomlMirror{{Location: "d.example"}}},
@@ -155,4 +155,17 @@ func TestRegistryFilesAndSystemContext(t *testing.T) {
 	if err == nil {
 		t.Error("a missing certificate file is accepted")
 	}
+}
+
+// mirrors parses mirrors as the CLI does.
+func mirrors(ss ...string) []engine.Mirror {
+	var out []engine.Mirror
+	for _, s := range ss {
+		m, err := engine.ParseMirror(s)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, m)
+	}
+	return out
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -216,7 +215,7 @@ func registrySections(rc *engine.RegistryConfig, pullHosts, pushHosts []string) 
 		var mirrors []string
 		if u.pull && !rc.SkipDefaultRegistryFallback {
 			for _, m := range rc.MirrorsFor(h) {
-				mirrors = append(mirrors, mirrorSpec(m))
+				mirrors = append(mirrors, m.String())
 			}
 		}
 		if rc.SkipDefaultRegistryFallback {
@@ -252,8 +251,8 @@ func registrySections(rc *engine.RegistryConfig, pullHosts, pushHosts []string) 
 	// A mirror given as http://host is plain HTTP even without
 	// --insecure-registry.
 	for _, m := range append(slices.Clone(rc.Mirrors), mapTargets(rc)...) {
-		if strings.HasPrefix(m, "http://") {
-			h := buildkitHost(engine.CanonicalHost(engine.MirrorHost(m)))
+		if m.PlainHTTP {
+			h := buildkitHost(engine.CanonicalHost(m.Host))
 			s := out[h]
 			s.PlainHTTP, s.Insecure = ptr(true), ptr(true)
 			out[h] = s
@@ -271,11 +270,11 @@ func fallbackMirrors(rc *engine.RegistryConfig, host string) []string {
 	var out []string
 	for _, from := range append([]string{engine.DockerHub}, mapSources(rc)...) {
 		ms := rc.MirrorsFor(from)
-		if len(ms) < 2 || engine.CanonicalHost(engine.MirrorHost(ms[0])) != host {
+		if len(ms) < 2 || engine.CanonicalHost(ms[0].Host) != host {
 			continue
 		}
 		for _, m := range ms[1:] {
-			if spec := mirrorSpec(m); !slices.Contains(out, spec) {
+			if spec := m.String(); !slices.Contains(out, spec) {
 				out = append(out, spec)
 			}
 		}
@@ -291,17 +290,12 @@ func mapSources(rc *engine.RegistryConfig) []string {
 	return out
 }
 
-func mapTargets(rc *engine.RegistryConfig) []string {
-	var out []string
+func mapTargets(rc *engine.RegistryConfig) []engine.Mirror {
+	var out []engine.Mirror
 	for _, m := range rc.Maps {
 		out = append(out, m.To...)
 	}
 	return out
-}
-
-// mirrorSpec is a mirror as buildkitd wants it: host[/path], no scheme.
-func mirrorSpec(m string) string {
-	return strings.TrimRight(strings.TrimPrefix(strings.TrimPrefix(m, "https://"), "http://"), "/")
 }
 
 // buildkitHost names a canonical host the way buildkitd's resolver looks

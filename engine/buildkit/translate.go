@@ -146,7 +146,7 @@ func noFallbackPolicy(rc *engine.RegistryConfig, pullHosts []string) *spb.Policy
 		rules = append(rules, &spb.Rule{
 			Action:   spb.PolicyAction_CONVERT,
 			Selector: &spb.Selector{Identifier: "docker-image://" + h + "/*", MatchType: spb.MatchType_WILDCARD},
-			Updates:  &spb.Update{Identifier: "docker-image://" + mirrorSpec(mirrors[0]) + "/${1}"},
+			Updates:  &spb.Update{Identifier: "docker-image://" + mirrors[0].String() + "/${1}"},
 		})
 	}
 	if len(rules) == 0 {

@@ -253,7 +253,7 @@ func TestDaemonConfig(t *testing.T) {
 		},
 		{
 			name: "--registry-mirror mirrors Docker Hub, named docker.io for buildkitd",
-			edit: func(r *engine.Request) { r.Registry.Mirrors = []string{"mirror.example", "http://m2:5000/path"} },
+			edit: func(r *engine.Request) { r.Registry.Mirrors = mirrors("mirror.example", "http://m2:5000/path") },
 			pull: []string{"docker.io"},
 			want: map[string]registrySection{
 				"docker.io": {Mirrors: []string{"mirror.example", "m2:5000/path"}},
@@ -263,7 +263,7 @@ func TestDaemonConfig(t *testing.T) {
 		{
 			name: "--registry-map mirrors the mapped registry",
 			edit: func(r *engine.Request) {
-				r.Registry.Maps = []engine.RegistryMap{{From: "quay.io", To: []string{"local:5000"}}}
+				r.Registry.Maps = []engine.RegistryMap{{From: "quay.io", To: mirrors("local:5000")}}
 				r.Registry.InsecureRegistries = []string{"local:5000"}
 			},
 			want: map[string]registrySection{
@@ -365,7 +365,7 @@ func TestIsStep(t *testing.T) {
 
 func TestSkipDefaultRegistryFallback(t *testing.T) {
 	req := baseRequest()
-	req.Registry.Mirrors = []string{"m1:5000", "m2:5000/hub"}
+	req.Registry.Mirrors = mirrors("m1:5000", "m2:5000/hub")
 	req.Registry.SkipDefaultRegistryFallback = true
 	p, err := translate(req, dockerfile.Info{Parsed: true, Images: []string{"busybox:1.36", "other.example/x:1"}, Stages: []string{""}}, false)
 	if err != nil {
@@ -391,4 +391,17 @@ func TestSkipDefaultRegistryFallback(t *testing.T) {
 	if p.Solve.SourcePolicy != nil {
 		t.Errorf("a source policy without --skip-default-registry-fallback")
 	}
+}
+
+// mirrors parses mirrors as the CLI does.
+func mirrors(ss ...string) []engine.Mirror {
+	var out []engine.Mirror
+	for _, s := range ss {
+		m, err := engine.ParseMirror(s)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, m)
+	}
+	return out
 }
