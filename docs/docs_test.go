@@ -19,6 +19,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rapidfort/kimia/engine"
 	"github.com/rapidfort/kimia/flags"
 )
 
@@ -185,6 +186,7 @@ func sourceMessages(t *testing.T) []string {
 	t.Helper()
 	module := modulePath(t)
 	fset := token.NewFileSet()
+	fr := newFieldRenderer(t, fset)
 	var msgs []string
 	seen := map[string]bool{}
 	queue := []string{"cmd/kimia", "cmd/kimia-bud"}
@@ -214,9 +216,167 @@ func sourceMessages(t *testing.T) []string {
 				}
 			}
 			msgs = append(msgs, stringsOf(f)...)
+			msgs = append(msgs, fr.messages(f)...)
 		}
 	}
 	return msgs
+}
+
+// fieldRenderer renders the messages engines build with request fields
+// (engine.FieldCacheRepo in a format's arguments, or its String() in a
+// concatenation) as users see them: with each field's flag, once per
+// binary, since the engine options' flag differs.
+type fieldRenderer struct {
+	fields map[string]engine.Field // identifier → field
+	names  []map[engine.Field]string
+}
+
+func newFieldRenderer(t *testing.T, fset *token.FileSet) *fieldRenderer {
+	t.Helper()
+	f, err := parser.ParseFile(fset, filepath.Join(root, "engine", "field.go"), nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := &fieldRenderer{
+		fields: map[string]engine.Field{},
+		names:  []map[engine.Field]string{flags.FieldNames("buildkit-opt"), flags.FieldNames("buildah-opt")},
+	}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if vs, ok := n.(*ast.ValueSpec); ok && len(vs.Names) == 1 && len(vs.Values) == 1 {
+			if v, ok := literal(vs.Values[0]); ok && strings.HasPrefix(vs.Names[0].Name, "Field") {
+				fr.fields[vs.Names[0].Name] = engine.Field(v)
+			}
+		}
+		return true
+	})
+	if len(fr.fields) != len(engine.Fields) {
+		t.Fatalf("engine/field.go: found %d field constants, engine.Fields has %d", len(fr.fields), len(engine.Fields))
+	}
+	return fr
+}
+
+// field recognizes engine.FieldX, FieldX and their String().
+func (fr *fieldRenderer) field(e ast.Expr) (engine.Field, bool) {
+	e = ast.Unparen(e)
+	if c, ok := e.(*ast.CallExpr); ok && len(c.Args) == 0 {
+		if sel, ok := c.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "String" {
+			e = sel.X
+		}
+	}
+	var id string
+	switch e := e.(type) {
+	case *ast.Ident:
+		id = e.Name
+	case *ast.SelectorExpr:
+		if x, ok := e.X.(*ast.Ident); ok && x.Name == "engine" {
+			id = e.Sel.Name
+		}
+	}
+	f, ok := fr.fields[id]
+	return f, ok
+}
+
+// messages returns f's messages that name a field, rendered.
+func (fr *fieldRenderer) messages(f *ast.File) []string {
+	var out []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.BinaryExpr:
+			for _, names := range fr.names {
+				if s, ok := fr.concatenation(n, names); ok {
+					out = append(out, s)
+				}
+			}
+		case *ast.CallExpr:
+			for i, a := range n.Args {
+				if i > 1 {
+					break
+				}
+				format, ok := concatenation(a)
+				if !ok || !strings.Contains(format, "%") {
+					continue
+				}
+				for _, names := range fr.names {
+					if s, ok := fr.format(format, n.Args[i+1:], names); ok {
+						out = append(out, s)
+					}
+				}
+				break
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// concatenation is like the plain one, with fields named; ok only when a
+// field is among the operands.
+func (fr *fieldRenderer) concatenation(e *ast.BinaryExpr, names map[engine.Field]string) (string, bool) {
+	if e.Op != token.ADD {
+		return "", false
+	}
+	var parts []ast.Expr
+	var flatten func(ast.Expr)
+	flatten = func(e ast.Expr) {
+		if b, ok := ast.Unparen(e).(*ast.BinaryExpr); ok && b.Op == token.ADD {
+			flatten(b.X)
+			flatten(b.Y)
+			return
+		}
+		parts = append(parts, e)
+	}
+	flatten(e)
+	var b strings.Builder
+	named := false
+	for _, p := range parts {
+		if s, ok := literal(p); ok {
+			b.WriteString(s)
+		} else if f, ok := fr.field(p); ok {
+			b.WriteString(names[f])
+			named = true
+		} else {
+			b.WriteString(hole)
+		}
+	}
+	return b.String(), named
+}
+
+// format substitutes the verbs of format whose argument is a field; ok
+// only when one is.
+func (fr *fieldRenderer) format(format string, args []ast.Expr, names map[engine.Field]string) (string, bool) {
+	var b strings.Builder
+	named := false
+	arg := 0
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			b.WriteByte(format[i])
+			continue
+		}
+		j := i + 1
+		for j < len(format) && strings.IndexByte("+-# 0123456789.[]*", format[j]) >= 0 {
+			j++
+		}
+		if j >= len(format) {
+			b.WriteString(format[i:])
+			break
+		}
+		verb := format[i : j+1]
+		if format[j] == '%' {
+			b.WriteString(verb)
+			i = j
+			continue
+		}
+		if arg < len(args) {
+			if f, ok := fr.field(args[arg]); ok {
+				verb = names[f]
+				named = true
+			}
+		}
+		b.WriteString(verb)
+		arg++
+		i = j
+	}
+	return b.String(), named
 }
 
 func modulePath(t *testing.T) string {

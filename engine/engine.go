@@ -46,7 +46,7 @@ type Info struct {
 	// Daemon describes a helper process the engine runs, if any
 	// (buildkitd), with its version.
 	Daemon *Component `json:"daemon,omitempty"`
-	// StorageDrivers lists the accepted --storage-driver values.
+	// StorageDrivers lists the storage drivers the engine accepts.
 	StorageDrivers []string `json:"storageDrivers"`
 	// Features lists what the engine supports.
 	Features []Feature `json:"features"`

@@ -18,7 +18,7 @@ type Request struct {
 	// Dockerfile is the absolute path of the Dockerfile. It may lie
 	// outside ContextDir. Set by the orchestration.
 	Dockerfile string
-	// DockerfileName is the Dockerfile as the user named it (--dockerfile),
+	// DockerfileName is the Dockerfile as the user named it,
 	// for messages: a clone's temporary path means nothing to the user.
 	DockerfileName string
 
@@ -60,7 +60,8 @@ type Request struct {
 	// retried.
 	ImageDownloadRetry int
 
-	// EngineOptions are the raw --buildkit-opt or --buildah-opt values.
+	// EngineOptions are the engine's own options, raw (the pass-through
+	// flag's values).
 	// The engine validates them.
 	EngineOptions []KeyValue
 
@@ -128,7 +129,7 @@ type SSH struct {
 
 // Cache configures layer caching.
 type Cache struct {
-	// Enabled turns on reuse of cached layers (--cache).
+	// Enabled turns on reuse of cached layers.
 	Enabled bool
 	// Dir holds the engine's persistent state between runs. Empty means
 	// a temporary directory removed after the build.

@@ -102,7 +102,7 @@ func Main(ctx context.Context, b Binary, args []string) int {
 			err = fmt.Errorf("%w (%v)", cause, err)
 		}
 	}
-	return Exit(app.ErrWriter, app.Name, err)
+	return Exit(app.ErrWriter, app.Name, nameFields(err, b.OptionFlag))
 }
 
 // SignalError is the cause of a context canceled by a signal.

@@ -35,6 +35,7 @@ func checkCommand(b Binary) *cli.Command {
 			if err != nil {
 				return err
 			}
+			names := FieldNames(b.OptionFlag)
 			var results []preflight.Result
 			info, err := b.Engine.Info(c.Context)
 			if err != nil {
@@ -45,6 +46,10 @@ func checkCommand(b Binary) *cli.Command {
 				Info: info, Platforms: o.Engine.Platforms, CacheDir: o.Engine.Cache.Dir, Probe: true,
 				Destinations: o.Publish.Destinations, PushCheck: reg.CheckPushPermission,
 			})...)
+			for i := range results {
+				results[i].Detail = engine.NameFields(results[i].Detail, names)
+				results[i].Fix = engine.NameFields(results[i].Fix, names)
+			}
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")

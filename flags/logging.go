@@ -4,14 +4,17 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/rapidfort/kimia/engine"
 )
 
 // levelTrace is below slog's debug level, for Kaniko's -v=trace.
 const levelTrace = slog.LevelDebug - 4
 
 // newLogger builds the process logger from --verbosity, --log-format and
-// --log-timestamp. Logs go to stderr; stdout carries results only.
-func newLogger(w io.Writer, verbosity, format string, timestamps bool) (*slog.Logger, error) {
+// --log-timestamp. Logs go to stderr; stdout carries results only. Request
+// fields in messages and string values are shown as names (their flags).
+func newLogger(w io.Writer, verbosity, format string, timestamps bool, names map[engine.Field]string) (*slog.Logger, error) {
 	var level slog.Level
 	switch strings.ToLower(verbosity) {
 	case "trace":
@@ -30,6 +33,11 @@ func newLogger(w io.Writer, verbosity, format string, timestamps bool) (*slog.Lo
 	opts := &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindString {
+				if v := a.Value.String(); strings.Contains(v, "‹") {
+					a.Value = slog.StringValue(engine.NameFields(v, names))
+				}
+			}
 			if len(groups) > 0 {
 				return a
 			}

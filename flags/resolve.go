@@ -61,7 +61,8 @@ func (r *resolver) resolve(optionFlag string) (*build.Options, error) {
 	o := &build.Options{}
 	for _, step := range []func(*build.Options) error{
 		r.core, r.build, r.cache, r.output, r.attest, r.git, r.registry,
-		r.reproducible, r.kanikoNoops, r.logging,
+		r.reproducible, r.kanikoNoops,
+		func(o *build.Options) error { return r.logging(o, optionFlag) },
 		func(o *build.Options) error { return r.engineOptions(o, optionFlag) },
 		r.consistency,
 	} {
@@ -546,8 +547,8 @@ func (r *resolver) consistency(o *build.Options) error {
 }
 
 // logging sets up the logger and progress display of the request.
-func (r *resolver) logging(o *build.Options) error {
-	log, err := newLogger(r.c.App.ErrWriter, r.c.String("verbosity"), r.c.String("log-format"), r.c.Bool("log-timestamp"))
+func (r *resolver) logging(o *build.Options, optionFlag string) error {
+	log, err := newLogger(r.c.App.ErrWriter, r.c.String("verbosity"), r.c.String("log-format"), r.c.Bool("log-timestamp"), FieldNames(optionFlag))
 	if err != nil {
 		return err
 	}

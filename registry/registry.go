@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"syscall"
 	"time"
@@ -198,7 +199,14 @@ func Classify(err error) error {
 	var ue x509.UnknownAuthorityError
 	var he x509.HostnameError
 	if errors.As(err, &cve) || errors.As(err, &ue) || errors.As(err, &he) {
-		return engine.Wrap(engine.KindRegistry, fmt.Errorf("%w (give the registry's CA with --registry-certificate HOST=FILE, or skip verification with --skip-tls-verify-registry HOST)", err))
+		host := "HOST"
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			if u, perr := url.Parse(urlErr.URL); perr == nil && u.Host != "" {
+				host = u.Host
+			}
+		}
+		return engine.Wrap(engine.KindRegistry, fmt.Errorf("%w (%s)", err, engine.TLSAdvice(host)))
 	}
 	return engine.Wrap(engine.KindRegistry, err)
 }

@@ -59,7 +59,7 @@ type bkInput struct {
 
 // bkRequest describes req to bkInput as kimia describes it to BuildKit
 // (engine/buildkit translate.go): the build args and labels, the
-// SOURCE_DATE_EPOCH build arg, and a platform only when --platform names
+// SOURCE_DATE_EPOCH build arg, and a platform only when the request names
 // one.
 func bkRequest(req *engine.Request, dockerfile []byte, base func(string) (*dockerspec.DockerOCIImage, error)) func(engine.Platform) bkInput {
 	args := map[string]string{}

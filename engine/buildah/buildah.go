@@ -83,7 +83,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		return nil, err
 	}
 	if mapping.Rootless && (mapping.UIDs <= 1 || mapping.GIDs <= 1) {
-		log.Warn("rootless build with a single-id user namespace (--buildah-opt allow-single-id-mapping=true)")
+		log.Warn(fmt.Sprintf("rootless build with a single-id user namespace (%s allow-single-id-mapping=true)", engine.FieldEngineOptions))
 	}
 	configureLogrus(req, log)
 

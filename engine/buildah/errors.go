@@ -58,28 +58,25 @@ func classify(ctx context.Context, err error, req *engine.Request, plat engine.P
 		// exec, so any failed RUN of a foreign platform means this.
 		return fmt.Errorf("%s%w", where, engine.MissingEmulatorError(plat))
 	case isAuthError(err):
-		return engine.Errorf(engine.KindAuth, "%sregistry %s refused the credentials for pulling (check %s): %s", where, orUnknown(host), credentialsSource(req), msg)
+		return engine.NewPullError(engine.PullError{Where: where, Registry: host, Problem: engine.PullUnauthorized,
+			Credentials: engine.CredentialsSource(&req.Registry), Detail: msg})
 	case isRegistryError(err):
+		e := engine.PullError{Where: where, Registry: host, Detail: msg}
 		switch {
 		case strings.Contains(msg, "manifest unknown") || strings.Contains(msg, "name unknown") || strings.Contains(msg, "not found"):
-			return engine.Errorf(engine.KindRegistry, "%simage does not exist in registry %s: %s", where, orUnknown(host), msg)
+			e.Problem = engine.PullNotFound
 		case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
-			return engine.Errorf(engine.KindRegistry, "%sregistry %s speaks plain HTTP: allow it with --insecure-registry=%s (or --insecure-pull): %s", where, host, host, msg)
+			e.Problem = engine.PullPlainHTTP
 		case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:"):
-			return engine.Errorf(engine.KindRegistry, "%sregistry %s: TLS failed; give its CA with --registry-certificate=%s=CA.pem, or --skip-tls-verify-registry=%s: %s", where, host, host, host, msg)
+			e.Problem = engine.PullTLS
+		case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") || strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "network is unreachable"):
+			e.Problem = engine.PullUnreachable
 		}
-		return engine.Errorf(engine.KindRegistry, "%sregistry %s: %s", where, orUnknown(host), msg)
+		return engine.NewPullError(e)
 	case strings.Contains(msg, "was not found in the provided Dockerfile") || strings.Contains(msg, "the target") && strings.Contains(msg, "not found"):
-		return engine.Errorf(engine.KindUsage, "--target=%s: no such stage in %s: %s", req.Target, dockerfileName(req), msg)
+		return engine.Errorf(engine.KindUsage, "%s=%s: no such stage in %s: %s", engine.FieldTarget, req.Target, dockerfileName(req), msg)
 	}
 	return engine.Errorf(engine.KindBuild, "%s%s", where, msg)
-}
-
-func orUnknown(host string) string {
-	if host == "" {
-		return "(unknown)"
-	}
-	return host
 }
 
 // checkDockerfile rejects what Buildah's parser accepts and only fails
@@ -114,13 +111,6 @@ func dockerfileName(req *engine.Request) string {
 		return req.DockerfileName
 	}
 	return req.Dockerfile
-}
-
-func credentialsSource(req *engine.Request) string {
-	if req.Registry.DockerConfigDir == "" {
-		return "a docker config.json (none was found: set DOCKER_CONFIG)"
-	}
-	return req.Registry.DockerConfigDir + "/config.json"
 }
 
 // instructionLine finds the line of the first instruction of the

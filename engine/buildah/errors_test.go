@@ -43,7 +43,7 @@ func TestClassify(t *testing.T) {
 			engine.KindAuth, []string{"reg.example", "refused the credentials"}},
 		{"a missing target stage is a usage error naming the flag",
 			errors.New(`the target "nosuch" was not found in the provided Dockerfile`),
-			engine.KindUsage, []string{"--target=nosuch"}},
+			engine.KindUsage, []string{engine.FieldTarget.String() + "=nosuch"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,7 +29,7 @@ type buildEnv struct {
 	// Contexts are build contexts kimia-bud adds (rewrite.go).
 	Contexts map[string]*define.AdditionalBuildContext
 	Ulimits  []string
-	// Getenv looks up SSH_AUTH_SOCK for --ssh without paths.
+	// Getenv looks up SSH_AUTH_SOCK for an SSH entry without paths.
 	Getenv func(string) string
 
 	Out    io.Writer
@@ -66,7 +66,7 @@ func translate(req *engine.Request, plat engine.Platform, env buildEnv, o engine
 		case s.Src != "":
 			common.Secrets = append(common.Secrets, fmt.Sprintf("id=%s,src=%s,type=file", s.ID, s.Src))
 		default:
-			return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "--secret id=%s: give src=FILE or env=VARIABLE", s.ID)
+			return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "%s id=%s: give src=FILE or env=VARIABLE", engine.FieldSecrets, s.ID)
 		}
 	}
 	for _, s := range req.SSH {
@@ -77,7 +77,7 @@ func translate(req *engine.Request, plat engine.Platform, env buildEnv, o engine
 				sock = env.Getenv("SSH_AUTH_SOCK")
 			}
 			if sock == "" {
-				return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "--ssh %s: SSH_AUTH_SOCK is not set; start an agent or give key files (--ssh %s=KEYFILE)", s.ID, s.ID)
+				return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "%s %s: SSH_AUTH_SOCK is not set; start an agent or give key files (%s %s=KEYFILE)", engine.FieldSSH, s.ID, engine.FieldSSH, s.ID)
 			}
 			paths = []string{sock}
 		}
@@ -101,7 +101,7 @@ func translate(req *engine.Request, plat engine.Platform, env buildEnv, o engine
 		Labels:           labels,
 		Target:           req.Target,
 		// BuildKit never builds a stage the target does not need; kimia-bud
-		// does the same whatever --skip-unused-stages says, so that one
+		// does the same whatever SkipUnusedStages says, so that one
 		// Dockerfile gives the same result with both binaries.
 		SkipUnusedStages: types.OptionalBoolTrue,
 		// Always commit in Docker format: in OCI format Buildah drops
@@ -109,7 +109,7 @@ func translate(req *engine.Request, plat engine.Platform, env buildEnv, o engine
 		// requested format with the full config (see imageConfig).
 		OutputFormat: define.Dockerv2ImageManifest,
 		// One layer per instruction, as in BuildKit and Kaniko; without
-		// --cache the store is fresh, so nothing is reused.
+		// a cache the store is fresh, so nothing is reused.
 		Layers:                  true,
 		NoCache:                 !req.Cache.Enabled,
 		RemoveIntermediateCtrs:  true,
@@ -157,10 +157,10 @@ func translate(req *engine.Request, plat engine.Platform, env buildEnv, o engine
 	if req.Cache.Repo != "" {
 		repo, err := reference.ParseNormalizedNamed(req.Cache.Repo)
 		if err != nil {
-			return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "--cache-repo %q: %v", req.Cache.Repo, err)
+			return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "%s %q: %v", engine.FieldCacheRepo, req.Cache.Repo, err)
 		}
 		if !reference.IsNameOnly(repo) {
-			return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "--cache-repo %q: give a repository without a tag or digest", req.Cache.Repo)
+			return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "%s %q: give a repository without a tag or digest", engine.FieldCacheRepo, req.Cache.Repo)
 		}
 		opts.CacheFrom = []reference.Named{repo}
 		if !req.Cache.NoPush {

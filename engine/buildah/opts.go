@@ -12,7 +12,8 @@ import (
 	"github.com/rapidfort/kimia/engine"
 )
 
-// engineOptions are the validated --buildah-opt values. Only the keys in
+// engineOptions are the validated engine options (Request.EngineOptions).
+// Only the keys in
 // optionDocs are accepted: each is a Buildah setting that is safe to pass
 // through and means the same in every build.
 type engineOptions struct {
@@ -42,7 +43,7 @@ type engineOptions struct {
 	Runtime string
 }
 
-// optionDocs documents every accepted --buildah-opt key; docs and the
+// optionDocs documents every accepted engine option key; docs and the
 // error for an unknown key are generated from it.
 var optionDocs = map[string]string{
 	"isolation":               "how RUN is isolated: oci (runc), rootless (runc in a user namespace) or chroot; overrides BUILDAH_ISOLATION and the automatic choice",
@@ -68,11 +69,11 @@ func optionKeys() string {
 	return strings.Join(keys, ", ")
 }
 
-// parseOptions validates the raw --buildah-opt values.
+// parseOptions validates the raw engine options.
 func parseOptions(kvs []engine.KeyValue) (engineOptions, error) {
 	o := engineOptions{Jobs: 1, RetryDelay: 2 * time.Second}
 	bad := func(kv engine.KeyValue, format string, args ...any) error {
-		return engine.Errorf(engine.KindUsage, "--buildah-opt %s=%s: %s", kv.Key, kv.Value, fmt.Sprintf(format, args...))
+		return engine.Errorf(engine.KindUsage, "%s %s=%s: %s", engine.FieldEngineOptions, kv.Key, kv.Value, fmt.Sprintf(format, args...))
 	}
 	boolean := func(kv engine.KeyValue) (bool, error) {
 		b, err := strconv.ParseBool(kv.Value)
@@ -141,7 +142,7 @@ func parseOptions(kvs []engine.KeyValue) (engineOptions, error) {
 			}
 			o.Runtime = kv.Value
 		default:
-			return o, engine.Errorf(engine.KindUsage, "--buildah-opt %s: unknown option; kimia-bud accepts %s (see docs/engine-differences.md)", kv.Key, optionKeys())
+			return o, engine.Errorf(engine.KindUsage, "%s %s: unknown option; kimia-bud accepts %s (see docs/engine-differences.md)", engine.FieldEngineOptions, kv.Key, optionKeys())
 		}
 		if err != nil {
 			return o, err

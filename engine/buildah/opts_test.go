@@ -55,8 +55,8 @@ func TestParseOptions(t *testing.T) {
 			if !errors.Is(err, engine.ErrUsage) {
 				t.Fatalf("err = %v, want a usage error", err)
 			}
-			if !strings.Contains(err.Error(), "--buildah-opt "+tc.key) || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q should name --buildah-opt %s and say %q", err, tc.key, tc.want)
+			if !strings.Contains(err.Error(), engine.FieldEngineOptions.String()+" "+tc.key) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q should name the engine options' %s and say %q", err, tc.key, tc.want)
 			}
 		})
 	}

@@ -11,7 +11,8 @@ import (
 )
 
 // cacheHitPrefix starts the line Buildah prints on its output when a step
-// is served from cache, from the local store or pulled from --cache-repo.
+// is served from cache, from the local store or pulled from the cache
+// repository.
 // Buildah has no other report of cache hits, so the progress writer
 // counts these lines.
 const cacheHitPrefix = "--> Using cache "

@@ -174,7 +174,7 @@ func checkMapping(m idMapping, allowSingle bool) error {
 		return nil
 	}
 	return engine.Errorf(engine.KindEnvironment, "rootless build without subordinate ids: the user namespace maps %d uid(s) and %d gid(s), because %s. "+
-		"Fix: %s; or pass --buildah-opt allow-single-id-mapping=true to build with one id (chown and USER with other ids then fail)",
+		"Fix: %s; or pass "+engine.FieldEngineOptions.String()+" allow-single-id-mapping=true to build with one id (chown and USER with other ids then fail)",
 		m.UIDs, m.GIDs, mappingDiagnosis(), mappingFix())
 }
 

@@ -60,7 +60,7 @@ func confHost(h string) string {
 }
 
 // registriesConf renders registries.conf for rc. cacheRepo, when set, is
-// the --cache-repo repository: its host is also written to (cache
+// the cache repository: its host is also written to (cache
 // export), so the push settings count for it too.
 func registriesConf(rc *engine.RegistryConfig, cacheRepo string) ([]byte, error) {
 	entries := map[string]*tomlRegistry{}
@@ -87,7 +87,7 @@ func registriesConf(rc *engine.RegistryConfig, cacheRepo string) ([]byte, error)
 	if cacheRepo != "" {
 		named, err := reference.ParseNormalizedNamed(cacheRepo)
 		if err != nil {
-			return nil, engine.Errorf(engine.KindUsage, "--cache-repo %q: %v", cacheRepo, err)
+			return nil, engine.Errorf(engine.KindUsage, "%s %q: %v", engine.FieldCacheRepo, cacheRepo, err)
 		}
 		cacheHost = reference.Domain(named)
 		hosts = append(hosts, cacheHost)
@@ -106,7 +106,7 @@ func registriesConf(rc *engine.RegistryConfig, cacheRepo string) ([]byte, error)
 			entry(h).Insecure = true
 		}
 	}
-	// Mirrors: --registry-mirror for Docker Hub, --registry-map for any
+	// Mirrors: Registry.Mirrors for Docker Hub, Registry.Maps for any
 	// registry. Both are pull-only, as in Kaniko.
 	sources := map[string]bool{engine.DockerHub: true}
 	for _, m := range rc.Maps {
@@ -210,7 +210,7 @@ func writeRegistryFiles(dir string, rc *engine.RegistryConfig, cacheRepo string)
 	return f, nil
 }
 
-// writeCerts lays out --registry-certificate and --registry-client-cert
+// writeCerts lays out the registries' CA certificates and client certificates
 // the way containers/image reads them: certs.d/HOST/*.crt for CAs,
 // *.cert and *.key pairs for client certificates.
 func writeCerts(dir string, rc *engine.RegistryConfig) error {
@@ -271,7 +271,7 @@ func (f *registryFiles) systemContext(rc *engine.RegistryConfig) *types.SystemCo
 	}
 	if rc.InsecurePull || rc.SkipTLSVerifyPull {
 		// containers/image falls back to plain HTTP when verification is
-		// off, which is what Kaniko's --insecure-pull means.
+		// off, which is what Kaniko's insecure pulls mean.
 		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
 	}
 	return sys

@@ -22,12 +22,12 @@ type isolationChoice struct {
 
 // chooseIsolation picks chroot isolation inside a container (a pod
 // cannot run a nested OCI runtime without privileges), runc elsewhere.
-// --buildah-opt isolation= and then a user-set BUILDAH_ISOLATION win.
+// The isolation engine option, then a user-set BUILDAH_ISOLATION, win.
 func chooseIsolation(opt string, userEnv string, inContainer, rootless bool) (isolationChoice, error) {
 	name, reason := "", ""
 	switch {
 	case opt != "":
-		name, reason = opt, "--buildah-opt isolation"
+		name, reason = opt, engine.FieldEngineOptions.String()+" isolation"
 	case userEnv != "":
 		name, reason = strings.ToLower(userEnv), "BUILDAH_ISOLATION"
 	case inContainer:

@@ -49,14 +49,14 @@ type openedStore struct {
 	storage.Store
 	Dirs   storeDirs
 	Driver string // driverVFS or driverOverlay
-	// Name is what --storage-driver calls the driver: native or overlay.
+	// Name is what the request calls the driver: native or overlay.
 	Name string
 	// PrivateMounts is set when the process has a mount namespace of its
 	// own (the rootless re-exec), so no other build's mounts are visible.
 	PrivateMounts bool
 }
 
-// openStore opens the store for req. An explicit --storage-driver must
+// openStore opens the store for req. A storage driver asked for must
 // work; without one, overlay is used when it mounts here and vfs
 // otherwise, and the choice is logged with its reason.
 func openStore(req *engine.Request, work string, log *slog.Logger) (*openedStore, error) {
@@ -66,7 +66,7 @@ func openStore(req *engine.Request, work string, log *slog.Logger) (*openedStore
 	case engine.StorageOverlay:
 		s, err := openOverlay(req, work, log)
 		if err != nil {
-			return nil, engine.Errorf(engine.KindEnvironment, "--storage-driver=overlay: overlay cannot be mounted here (%v); use --storage-driver=native", err)
+			return nil, engine.Errorf(engine.KindEnvironment, "%s=overlay: overlay cannot be mounted here (%v); use %s=native", engine.FieldStorageDriver, err, engine.FieldStorageDriver)
 		}
 		return s, nil
 	case "":
@@ -78,7 +78,7 @@ func openStore(req *engine.Request, work string, log *slog.Logger) (*openedStore
 		log.Info("storage driver: native (vfs); overlay does not work here", "reason", err.Error())
 		return tryStore(req, work, driverVFS, nil)
 	}
-	return nil, engine.Errorf(engine.KindUsage, "--storage-driver=%s: want native or overlay", req.StorageDriver)
+	return nil, engine.Errorf(engine.KindUsage, "%s=%s: want native or overlay", engine.FieldStorageDriver, req.StorageDriver)
 }
 
 // openOverlay opens an overlay store with the kernel's overlayfs, and
@@ -168,7 +168,7 @@ func forceNaiveDiff(runRoot string) error {
 // close shuts the store down and removes a temporary store. A temporary
 // store is this build's alone: every layer is unmounted by force and any
 // mount point left under it is detached, so a failed build never leaves a
-// mount behind. A store in --cache-dir may be shared with other kimia-bud
+// mount behind. A store in the cache directory may be shared with other kimia-bud
 // processes building at the same time; their layers stay mounted (forcing
 // them off would pull the root filesystem from under a running RUN), and
 // mount points are swept only where this process has a mount namespace of
@@ -268,7 +268,7 @@ func unescapeMount(s string) string {
 
 // pruneCache deletes cached images (the unnamed step images of earlier
 // builds) whose newest layer was made longer than ttl ago, before the
-// build looks for cache hits: --cache-ttl, and a --cache-dir that does
+// build looks for cache hits: the cache TTL, and a cache directory that does
 // not grow without bound. Age is taken from the store's own record of
 // when a layer was made: an image's created time may be
 // SOURCE_DATE_EPOCH, which is why Buildah's own CacheTTL is not used.
@@ -297,6 +297,6 @@ func pruneCache(s storage.Store, ttl time.Duration, log *slog.Logger) {
 		}
 	}
 	if n > 0 {
-		log.Info("cache: removed entries older than --cache-ttl", "images", n, "ttl", ttl.String())
+		log.Info(fmt.Sprintf("cache: removed entries older than %s", engine.FieldCacheTTL), "images", n, "ttl", ttl.String())
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 // workspace is one build's temporary directory: the generated
 // configuration, Buildah's scratch files (TMPDIR), the export area and,
-// without --cache, the store. close removes all of it.
+// without a cache, the store. close removes all of it.
 type workspace struct {
 	dir   string
 	files *registryFiles
@@ -43,11 +43,11 @@ func newWorkspace(req *engine.Request, rootless bool) (_ *workspace, err error) 
 	if req.Cache.Enabled && req.Cache.Dir != "" {
 		// containers/image remembers there which compressed blob each
 		// layer became and where it was pushed, so that pushing a cached
-		// step's image to --cache-repo again finds its blobs there
+		// step's image to the cache repository again finds its blobs there
 		// instead of compressing and uploading them again.
 		ws.files.BlobInfoCache = filepath.Join(req.Cache.Dir, "buildah", "blob-info-cache")
 		if err := os.MkdirAll(ws.files.BlobInfoCache, 0o700); err != nil {
-			return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("--cache-dir: %w", err))
+			return nil, engine.Wrap(engine.KindEnvironment, fmt.Errorf("%s: %w", engine.FieldCacheDir, err))
 		}
 	}
 	ws.emptyIgnore = filepath.Join(ws.files.Dir, "empty.dockerignore")

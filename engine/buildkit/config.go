@@ -85,7 +85,7 @@ const (
 	snapshotterNative  = "native"
 )
 
-// snapshotterFor maps --storage-driver to a buildkitd snapshotter. An
+// snapshotterFor maps the storage driver asked for to a buildkitd snapshotter. An
 // empty driver lets buildkitd probe: it mounts overlayfs in its state dir,
 // in its own namespaces, which is the only honest test of whether
 // overlay works for this daemon.
@@ -131,12 +131,12 @@ func newDaemonConfig(req *engine.Request, rootless bool, pullHosts, pushHosts []
 	return cfg
 }
 
-// gcPolicies keeps what --cache-ttl says, and bounds the state dir the way
+// gcPolicies keeps what the cache TTL says, and bounds the state dir the way
 // buildkitd's defaults do: transient records (contexts, cache mounts, git
 // checkouts) go first, everything else after ttl or when the disk fills.
 func gcPolicies(ttl time.Duration) []gcPolicy {
 	if ttl <= 0 {
-		ttl = 14 * 24 * time.Hour // Kaniko's default --cache-ttl
+		ttl = 14 * 24 * time.Hour // Kaniko's default cache TTL
 	}
 	transient := min(ttl, 48*time.Hour)
 	return []gcPolicy{
@@ -152,9 +152,9 @@ func gcPolicies(ttl time.Duration) []gcPolicy {
 
 // registrySections turns kimia's registry settings into buildkitd's
 // per-host tables. Every host the settings name gets a table, and so does
-// every pull host when a setting applies to all pulls (--insecure-pull,
-// --skip-tls-verify-pull) and every push host when one applies to all
-// pushes (--insecure, --skip-tls-verify). Docker Hub is "docker.io" to
+// every pull host when a setting applies to all pulls (InsecurePull,
+// SkipTLSVerifyPull) and every push host when one applies to all pushes
+// (Insecure, SkipTLSVerify). Docker Hub is "docker.io" to
 // buildkitd.
 func registrySections(rc *engine.RegistryConfig, pullHosts, pushHosts []string) map[string]registrySection {
 	type use struct{ pull, push bool }
@@ -249,7 +249,7 @@ func registrySections(rc *engine.RegistryConfig, pullHosts, pushHosts []string) 
 		out[buildkitHost(h)] = s
 	}
 	// A mirror given as http://host is plain HTTP even without
-	// --insecure-registry.
+	// listing it as an insecure registry.
 	for _, m := range append(slices.Clone(rc.Mirrors), mapTargets(rc)...) {
 		if m.PlainHTTP {
 			h := buildkitHost(engine.CanonicalHost(m.Host))
@@ -265,7 +265,8 @@ func registrySections(rc *engine.RegistryConfig, pullHosts, pushHosts []string) 
 }
 
 // fallbackMirrors are the mirrors tried for host when it is itself the
-// first mirror of a registry and --skip-default-registry-fallback is set.
+// first mirror of a registry and the default registry is never to be
+// asked (SkipDefaultRegistryFallback).
 func fallbackMirrors(rc *engine.RegistryConfig, host string) []string {
 	var out []string
 	for _, from := range append([]string{engine.DockerHub}, mapSources(rc)...) {

@@ -126,7 +126,7 @@ func startDaemon(spec daemonSpec) (*daemon, error) {
 
 // daemonEnv is buildkitd's whole environment: what it needs and nothing
 // else, so that secrets in kimia's environment (tokens, passwords,
-// --secret env= values) never reach it.
+// secret values) never reach it.
 func daemonEnv(spec daemonSpec) []string {
 	env := []string{"PATH=" + os.Getenv("PATH")}
 	for _, k := range []string{"TMPDIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"} {
@@ -212,7 +212,7 @@ func (d *daemon) exitError() error {
 func diagnose(log string, spec daemonSpec) string {
 	switch {
 	case strings.Contains(log, "another instance running") || strings.Contains(log, "could not lock"):
-		return fmt.Sprintf("the state directory %q is locked by another buildkitd (left by a kimia that was killed?); stop that process or use another --cache-dir", spec.Root)
+		return fmt.Sprintf("the state directory %q is locked by another buildkitd (left by a kimia that was killed?); stop that process or use another %s", spec.Root, engine.FieldCacheDir)
 	case spec.Rootless:
 		return rootlessDiagnosis(log, noNewPrivs())
 	}

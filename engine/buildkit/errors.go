@@ -62,13 +62,13 @@ func classify(ctx context.Context, err error, req *engine.Request, failedLog str
 		if m != nil {
 			ref = m[1]
 		}
-		return registryError(where, msg, host, ref)
+		return registryError(where, msg, host, ref, req)
 	}
 	return engine.Errorf(engine.KindBuild, "%s%s", where, msg)
 }
 
 // registryError classifies a failed pull from host.
-func registryError(where, msg, host, ref string) error {
+func registryError(where, msg, host, ref string, req *engine.Request) error {
 	// The resolver repeats the reference; the message says it once.
 	short := msg
 	if m := sourceRef.FindStringIndex(short); m != nil {
@@ -77,27 +77,24 @@ func registryError(where, msg, host, ref string) error {
 	if ref != "" {
 		short = strings.TrimPrefix(short, ref+": ")
 	}
+	e := engine.PullError{Where: where, Registry: host, Image: ref, Detail: short}
 	switch {
 	case containsAny(msg, authFailed):
-		return engine.Errorf(engine.KindAuth, "%sregistry %s refused the credentials for pulling (check the docker config.json kimia reads: $DOCKER_CONFIG, $HOME/.docker or /kaniko/.docker): %s", where, host, short)
+		e.Problem, e.Credentials = engine.PullUnauthorized, engine.CredentialsSource(&req.Registry)
 	case containsAny(msg, notFound):
-		what := "the image"
-		if ref != "" {
-			what = "image " + ref
-		}
-		return engine.Errorf(engine.KindRegistry, "%s%s does not exist in registry %s: %s", where, what, host, short)
+		e.Problem = engine.PullNotFound
 	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
-		return engine.Errorf(engine.KindRegistry, "%sregistry %s speaks plain HTTP: allow it with --insecure-registry=%s (or --insecure-pull): %s", where, host, host, short)
+		e.Problem = engine.PullPlainHTTP
 	case containsAny(msg, tlsFailed):
-		return engine.Errorf(engine.KindRegistry, "%sregistry %s: TLS failed; give its CA with --registry-certificate=%s=CA.pem, or --skip-tls-verify-registry=%s: %s", where, host, host, host, short)
+		e.Problem = engine.PullTLS
 	case containsAny(msg, unreachable):
-		return engine.Errorf(engine.KindRegistry, "%sregistry %s is unreachable: %s", where, host, short)
+		e.Problem = engine.PullUnreachable
 	}
-	return engine.Errorf(engine.KindRegistry, "%sregistry %s: %s", where, host, short)
+	return engine.NewPullError(e)
 }
 
-// transientPull reports whether a failed solve is worth another try under
-// --image-download-retry: a registry that failed in a way that may pass,
+// transientPull reports whether a failed solve is worth another try
+// (Request.ImageDownloadRetry): a registry that failed in a way that may pass,
 // never a failed RUN or a Dockerfile error.
 func transientPull(err error) bool {
 	var exit *gatewaypb.ExitError

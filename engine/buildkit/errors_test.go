@@ -89,13 +89,13 @@ func TestClassify(t *testing.T) {
 			name: "plain HTTP without --insecure-registry says which flag",
 			err:  errors.New(`failed to resolve source metadata for reg:5000/base:1: failed to do request: Head "https://reg:5000/v2/base/manifests/1": http: server gave HTTP response to HTTPS client`),
 			kind: engine.KindRegistry,
-			want: []string{"--insecure-registry=reg:5000"},
+			want: []string{engine.FieldInsecureRegistries.String() + "=reg:5000"},
 		},
 		{
 			name: "an unknown certificate authority says how to trust it",
 			err:  errors.New(`failed to resolve source metadata for reg:5000/base:1: failed to do request: Head "https://reg:5000/v2/base/manifests/1": tls: failed to verify certificate: x509: certificate signed by unknown authority`),
 			kind: engine.KindRegistry,
-			want: []string{"--registry-certificate=reg:5000=CA.pem"},
+			want: []string{engine.FieldCertificates.String() + "=reg:5000=CA.pem"},
 		},
 		{
 			name:      "a layer download that failed with 503 is worth retrying",

@@ -58,7 +58,7 @@ func startProgress(w io.Writer, mode engine.ProgressMode) (*progress, error) {
 	}
 	d, err := progressui.NewDisplay(w, displayMode(mode))
 	if err != nil && mode == engine.ProgressTTY {
-		// --progress=tty without a terminal: plain lines rather than
+		// A live display asked for without a terminal: plain lines rather than
 		// nothing.
 		d, err = progressui.NewDisplay(w, progressui.PlainMode)
 	}

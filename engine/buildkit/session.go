@@ -15,7 +15,7 @@ import (
 )
 
 // attachables are the services kimia's side of the BuildKit session
-// offers the daemon: registry credentials, --secret values and --ssh
+// offers the daemon: registry credentials, secret values and SSH
 // agents. They are served from the kimia process on demand, so secrets
 // never reach buildkitd's command line, environment, configuration or
 // state, and never an image layer.
@@ -35,14 +35,14 @@ func attachables(req *engine.Request, daemon daemonConfig) ([]session.Attachable
 			src := secretsprovider.Source{ID: s.ID, FilePath: s.Src, Env: s.Env}
 			if s.Env != "" {
 				if _, ok := os.LookupEnv(s.Env); !ok {
-					return nil, engine.Errorf(engine.KindUsage, "--secret id=%s,env=%s: the environment variable is not set", s.ID, s.Env)
+					return nil, engine.Errorf(engine.KindUsage, "%s id=%s,env=%s: the environment variable is not set", engine.FieldSecrets, s.ID, s.Env)
 				}
 			}
 			srcs = append(srcs, src)
 		}
 		store, err := secretsprovider.NewStore(srcs)
 		if err != nil {
-			return nil, engine.Errorf(engine.KindUsage, "--secret: %v", err)
+			return nil, engine.Errorf(engine.KindUsage, "%s: %v", engine.FieldSecrets, err)
 		}
 		out = append(out, secretsprovider.NewSecretProvider(store))
 	}
@@ -54,7 +54,7 @@ func attachables(req *engine.Request, daemon daemonConfig) ([]session.Attachable
 		}
 		sp, err := sshprovider.NewSSHAgentProvider(confs)
 		if err != nil {
-			return nil, engine.Errorf(engine.KindUsage, "--ssh: %v", err)
+			return nil, engine.Errorf(engine.KindUsage, "%s: %v", engine.FieldSSH, err)
 		}
 		out = append(out, sp)
 	}

@@ -19,13 +19,13 @@ const maxSocketPath = 100
 
 // state is where one build's daemon keeps things: a private run directory
 // (socket, configuration, log) and the state directory, which is
-// --cache-dir/buildkit when caching (so the next build reuses it) and a
+// <Cache.Dir>/buildkit when caching (so the next build reuses it) and a
 // directory inside the run directory otherwise.
 type state struct {
 	Root     string
 	RunDir   string
 	rootless bool
-	// lock is held on --cache-dir for the whole build, so that a second
+	// lock is held on the cache directory for the whole build, so that a second
 	// kimia on the same cache dir fails at once with a clear message
 	// instead of waiting on buildkitd's own lock.
 	lock *os.File
@@ -40,7 +40,7 @@ func prepareState(req *engine.Request, rootless bool) (*state, error) {
 		s.Root = filepath.Join(req.Cache.Dir, "buildkit")
 		if err := os.MkdirAll(s.Root, 0o700); err != nil {
 			s.close()
-			return nil, engine.Errorf(engine.KindEnvironment, "--cache-dir: creating %q: %w", s.Root, err)
+			return nil, engine.Errorf(engine.KindEnvironment, "%s: creating %q: %w", engine.FieldCacheDir, s.Root, err)
 		}
 	}
 	run, err := os.MkdirTemp("", "kimia-buildkit-")
@@ -65,12 +65,12 @@ func prepareState(req *engine.Request, rootless bool) (*state, error) {
 
 func (s *state) lockCacheDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return engine.Errorf(engine.KindEnvironment, "--cache-dir: creating %q: %w", dir, err)
+		return engine.Errorf(engine.KindEnvironment, "%s: creating %q: %w", engine.FieldCacheDir, dir, err)
 	}
 	p := filepath.Join(dir, "buildkit.lock")
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return engine.Errorf(engine.KindEnvironment, "--cache-dir: opening the lock %q: %w", p, err)
+		return engine.Errorf(engine.KindEnvironment, "%s: opening the lock %q: %w", engine.FieldCacheDir, p, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		b, _ := os.ReadFile(p)
@@ -79,7 +79,7 @@ func (s *state) lockCacheDir(dir string) error {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			holder = fmt.Sprintf("another kimia (pid %d)", pid)
 		}
-		return engine.Errorf(engine.KindEnvironment, "--cache-dir %q is in use by %s: wait for it to finish, or give each concurrent build its own --cache-dir", dir, holder)
+		return engine.Errorf(engine.KindEnvironment, "%s %q is in use by %s: wait for it to finish, or give each concurrent build its own %s", engine.FieldCacheDir, dir, holder, engine.FieldCacheDir)
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)

@@ -24,7 +24,7 @@ type workerFacts struct {
 }
 
 // readWorkers checks that the daemon runs exactly the OCI worker kimia
-// configured and reads what it chose. With no --storage-driver, buildkitd
+// configured and reads what it chose. With no storage driver asked for, buildkitd
 // probes overlayfs by mounting it in its state dir; the worker label
 // tells which snapshotter the probe left it with.
 func readWorkers(ws []*client.WorkerInfo) (workerFacts, error) {
@@ -42,7 +42,7 @@ func readWorkers(ws []*client.WorkerInfo) (workerFacts, error) {
 	case snapshotterNative:
 		f.Driver = engine.StorageNative
 	default:
-		return workerFacts{}, engine.Errorf(engine.KindEnvironment, "buildkitd chose the %q snapshotter, which kimia does not support; pass --storage-driver=native", f.Snapshotter)
+		return workerFacts{}, engine.Errorf(engine.KindEnvironment, "buildkitd chose the %q snapshotter, which kimia does not support; set %s=native", f.Snapshotter, engine.FieldStorageDriver)
 	}
 	return f, nil
 }
@@ -66,7 +66,7 @@ func missingPlatforms(want []engine.Platform) []engine.Platform {
 // describe says which storage driver was chosen and why.
 func (f workerFacts) describe(asked string) string {
 	if asked != "" {
-		return fmt.Sprintf("%s (--storage-driver; BuildKit snapshotter %s)", f.Driver, f.Snapshotter)
+		return fmt.Sprintf("%s (%s; BuildKit snapshotter %s)", f.Driver, engine.FieldStorageDriver, f.Snapshotter)
 	}
 	if f.Driver == engine.StorageOverlay {
 		return fmt.Sprintf("%s (probed: overlayfs mounts here; BuildKit snapshotter %s)", f.Driver, f.Snapshotter)

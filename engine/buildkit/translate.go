@@ -21,7 +21,8 @@ const (
 	localDockerfile = "dockerfile"
 )
 
-// cacheTag is the tag of the registry cache manifest inside --cache-repo.
+// cacheTag is the tag of the registry cache manifest inside the cache
+// repository.
 const cacheTag = "buildkit"
 
 // plan is what one build asks of BuildKit: the solve options and the
@@ -44,7 +45,7 @@ func translate(req *engine.Request, df dockerfile.Info, rootless bool) (*plan, e
 	attrs := map[string]string{"filename": filepath.Base(req.Dockerfile)}
 	if req.Target != "" {
 		if df.Parsed && !df.HasStage(req.Target) {
-			return nil, engine.Errorf(engine.KindUsage, "--target %q: no such stage in the Dockerfile (%s)", req.Target, df.StageList())
+			return nil, engine.Errorf(engine.KindUsage, "%s %q: no such stage in the Dockerfile (%s)", engine.FieldTarget, req.Target, df.StageList())
 		}
 		attrs["target"] = req.Target
 	}
@@ -127,7 +128,7 @@ func translate(req *engine.Request, df dockerfile.Info, rootless bool) (*plan, e
 	return p, nil
 }
 
-// noFallbackPolicy implements --skip-default-registry-fallback. buildkitd
+// noFallbackPolicy implements Registry.SkipDefaultRegistryFallback. buildkitd
 // always falls back from a registry's mirrors to the registry itself, so
 // instead every image of a mirrored registry is rewritten to its first
 // mirror, through a source policy; the other mirrors stay that mirror's
@@ -176,7 +177,7 @@ func exportAttrs(req *engine.Request) map[string]string {
 func cacheRef(repo string) (string, string, error) {
 	named, err := reference.ParseNormalizedNamed(repo)
 	if err != nil {
-		return "", "", engine.Errorf(engine.KindUsage, "--cache-repo %q: %v", repo, err)
+		return "", "", engine.Errorf(engine.KindUsage, "%s %q: %v", engine.FieldCacheRepo, repo, err)
 	}
 	if _, ok := named.(reference.Tagged); ok {
 		return named.String(), reference.Domain(named), nil
@@ -184,9 +185,9 @@ func cacheRef(repo string) (string, string, error) {
 	return named.Name() + ":" + cacheTag, reference.Domain(named), nil
 }
 
-// Frontend options --buildkit-opt may set. Options that kimia sets from
-// its own flags are refused with the flag to use instead, so that two
-// spellings of one setting cannot disagree.
+// Frontend options the engine options may set. Options that kimia sets
+// from other request fields are refused, naming the field to use instead,
+// so that two spellings of one setting cannot disagree.
 var (
 	allowedOptions = []string{
 		"add-hosts", "cgroup-parent", "force-network-mode", "hostname",
@@ -195,21 +196,21 @@ var (
 		"cpusetmems", "multi-platform",
 	}
 	allowedPrefixes = []string{"build-arg:BUILDKIT_", "context:"}
-	refusedOptions  = map[string]string{
-		"target":          "--target",
-		"platform":        "--platform",
-		"filename":        "--dockerfile",
-		"contextsubdir":   "--context-sub-path",
-		"cache-from":      "--cache-repo",
-		"cache-imports":   "--cache-repo",
-		"label:":          "--label",
-		"build-arg:":      "--build-arg",
-		"attest:":         "--attest or --attestation",
-		"local-sessionid": "--context",
+	refusedOptions  = map[string]engine.Field{
+		"target":          engine.FieldTarget,
+		"platform":        engine.FieldPlatforms,
+		"filename":        engine.FieldDockerfile,
+		"contextsubdir":   engine.FieldContextDir,
+		"cache-from":      engine.FieldCacheRepo,
+		"cache-imports":   engine.FieldCacheRepo,
+		"label:":          engine.FieldLabels,
+		"build-arg:":      engine.FieldBuildArgs,
+		"attest:":         engine.FieldAttestations,
+		"local-sessionid": engine.FieldContextDir,
 	}
 )
 
-// engineOptions validates --buildkit-opt K=V pairs as frontend options.
+// engineOptions validates the engine options (K=V) as frontend options.
 func engineOptions(kvs []engine.KeyValue) (map[string]string, error) {
 	out := map[string]string{}
 	for _, kv := range kvs {
@@ -226,7 +227,7 @@ func checkOption(k, v string) error {
 	for _, p := range allowedPrefixes {
 		if strings.HasPrefix(k, p) && len(k) > len(p) {
 			if p == "context:" && strings.HasPrefix(v, "local:") {
-				return engine.Errorf(engine.KindUsage, "--buildkit-opt %s=%s: local named contexts are not supported; use docker-image://, git or https URLs", k, v)
+				return engine.Errorf(engine.KindUsage, "%s %s=%s: local named contexts are not supported; use docker-image://, git or https URLs", engine.FieldEngineOptions, k, v)
 			}
 			return nil
 		}
@@ -234,13 +235,13 @@ func checkOption(k, v string) error {
 	if slices.Contains(allowedOptions, k) {
 		return nil
 	}
-	for r, flag := range refusedOptions {
+	for r, field := range refusedOptions {
 		if k == r || (strings.HasSuffix(r, ":") && strings.HasPrefix(k, r)) || strings.HasPrefix(k, r+":") {
-			return engine.Errorf(engine.KindUsage, "--buildkit-opt %s: use %s instead", k, flag)
+			return engine.Errorf(engine.KindUsage, "%s %s: use %s instead", engine.FieldEngineOptions, k, field)
 		}
 	}
-	return engine.Errorf(engine.KindUsage, "--buildkit-opt %s: not a dockerfile frontend option kimia passes through (allowed: %s, %s*)",
-		k, strings.Join(allowedOptions, ", "), strings.Join(allowedPrefixes, "*, "))
+	return engine.Errorf(engine.KindUsage, "%s %s: not a dockerfile frontend option kimia passes through (allowed: %s, %s*)",
+		engine.FieldEngineOptions, k, strings.Join(allowedOptions, ", "), strings.Join(allowedPrefixes, "*, "))
 }
 
 // describeAttrs lists frontend attributes for debug logs, hiding values

@@ -65,7 +65,7 @@ func TestTranslate(t *testing.T) {
 			name:    "a --target the Dockerfile lacks is a usage error naming the stages",
 			edit:    func(r *engine.Request) { r.Target = "nope" },
 			df:      dockerfile.Info{Parsed: true, Stages: []string{"build", "final"}},
-			wantErr: `--target "nope": no such stage in the Dockerfile (its stages: build, final)`,
+			wantErr: engine.FieldTarget.String() + ` "nope": no such stage in the Dockerfile (its stages: build, final)`,
 		},
 		{
 			name:  "a --target is left to the frontend when the Dockerfile did not parse",
@@ -123,17 +123,17 @@ func TestTranslate(t *testing.T) {
 		{
 			name:    "--buildkit-opt refuses what a kimia flag sets",
 			edit:    func(r *engine.Request) { r.EngineOptions = []engine.KeyValue{{Key: "platform", Value: "linux/arm64"}} },
-			wantErr: "--buildkit-opt platform: use --platform instead",
+			wantErr: engine.FieldEngineOptions.String() + " platform: use " + engine.FieldPlatforms.String() + " instead",
 		},
 		{
 			name:    "--buildkit-opt refuses build args other than BuildKit's own",
 			edit:    func(r *engine.Request) { r.EngineOptions = []engine.KeyValue{{Key: "build-arg:TOKEN", Value: "x"}} },
-			wantErr: "--buildkit-opt build-arg:TOKEN: use --build-arg instead",
+			wantErr: engine.FieldEngineOptions.String() + " build-arg:TOKEN: use " + engine.FieldBuildArgs.String() + " instead",
 		},
 		{
 			name:    "--buildkit-opt refuses unknown options",
 			edit:    func(r *engine.Request) { r.EngineOptions = []engine.KeyValue{{Key: "frobnicate", Value: "1"}} },
-			wantErr: "--buildkit-opt frobnicate: not a dockerfile frontend option",
+			wantErr: engine.FieldEngineOptions.String() + " frobnicate: not a dockerfile frontend option",
 		},
 	}
 	for _, tt := range tests {
