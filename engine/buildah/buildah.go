@@ -125,6 +125,7 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		return nil, err
 	}
 	store.PrivateMounts = mapping.Rootless
+	store.ClampTimes = req.SourceDateEpoch
 	if store.Dirs.Persistent {
 		pruneCache(store, req.Cache.TTL, log)
 	}

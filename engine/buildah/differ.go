@@ -20,17 +20,18 @@ import (
 
 // Diff implements storage.Store. For the layer of a build step (a
 // container's layer: it has a parent and no stored tar) it finds the
-// step's changes as containers/storage's naive differ does (every entry
-// compared with its parent's by type, mode, owner, device, size, time,
-// file capability, user xattrs and link target; the directories of
-// changed entries included) and writes them with the same tar writer
-// (archive.ExportChanges), so the layers are the ones Buildah would make
-// on either driver. It differs in two ways:
+// step's changes as BuildKit's differ does (see changed; the directories
+// of changed entries included) and writes them with containers/storage's
+// tar writer (archive.ExportChanges), so that a step gives the layer
+// kimia gives, on either driver. Against containers/storage's naive
+// differ, that means:
 //
 //   - times are compared exactly. The naive differ treats a time of whole
 //     seconds as equal to any time within that second (tar keeps whole
 //     seconds), and so has to sleep until the next second after every
 //     layer it writes: up to a second per build step.
+//   - a directory whose only change is its time is not written, and
+//     xattrs other than the file capability are not compared.
 //   - a changed file's other names (hard links) are written too, so that
 //     a set of hard links stays one file in later steps, as in BuildKit;
 //     the naive differ writes only the names whose metadata changed, and
@@ -62,6 +63,10 @@ func (s *openedStore) Diff(from, to string, options *storage.DiffOptions) (io.Re
 		return errors.Join(err1, err2)
 	}
 	d := &differ{newDir: newDir, oldDir: oldDir, changes: map[string]archive.ChangeType{}}
+	if s.ClampTimes != nil {
+		ts := unix.NsecToTimespec(s.ClampTimes.UnixNano())
+		d.clamp = &ts
+	}
 	if upper := s.upperDir(to); upper != "" {
 		err = d.walkUpper(upper)(".")
 	} else {
@@ -182,26 +187,55 @@ func listxattr(p string) ([]string, error) {
 	}
 }
 
-// changed is the naive differ's comparison, with exact times: sizes of
-// directories are not compared, nor inodes or ctimes, which a copy
-// changes. A regular file whose time is a whole second on both sides,
-// as a file unpacked from a tar has, may have been rewritten within that
-// second, or rewritten and its time set back (shadow's /etc/group-
-// backup): its content decides, as in BuildKit's differ (continuity's
-// sameFile).
-func changed(a, b *entry, oldPath, newPath string) (bool, error) {
+// changed is BuildKit's comparison (its overlay differ's sameDirent,
+// continuity's sameFile), so that both engines put the same entries in a
+// layer: type and mode, owner, device and file capability always; for
+// anything but a directory, also size and time, and when both times are
+// whole seconds (as files unpacked from a tar have, or rewritten with the
+// time set back: shadow's /etc/group-) the content or link target. A
+// directory whose only change is its time (an entry added or removed) is
+// not a change itself; list adds it as the parent of its changes. Other
+// xattrs are not compared, as in BuildKit.
+//
+// With clamp (SOURCE_DATE_EPOCH, --reproducible) times are compared as
+// clamped: the parent is a committed layer whose times were clamped when
+// it was written, where BuildKit compares with a snapshot that kept the
+// times and clamps only on export. Without it a file copied again with
+// its own time (COPY package.json, then COPY . .) would differ from its
+// clamped self and be written again.
+func changed(a, b *entry, oldPath, newPath string, clamp *unix.Timespec) (bool, error) {
 	if a.st.Mode != b.st.Mode || a.st.Uid != b.st.Uid || a.st.Gid != b.st.Gid || a.st.Rdev != b.st.Rdev ||
-		a.st.Mtim != b.st.Mtim || (!a.isDir() && a.st.Size != b.st.Size) {
+		!bytes.Equal(a.capability, b.capability) {
 		return true, nil
 	}
-	if !bytes.Equal(a.capability, b.capability) || a.target != b.target || !maps.Equal(a.xattrs, b.xattrs) {
+	if a.isDir() {
+		return false, nil
+	}
+	if a.st.Size != b.st.Size {
 		return true, nil
 	}
-	if a.st.Mode&unix.S_IFMT == unix.S_IFREG && a.st.Mtim.Nsec == 0 && a.st.Size > 0 {
-		same, err := sameContent(oldPath, newPath)
-		return !same, err
+	ta, tb := clampTime(a.st.Mtim, clamp), clampTime(b.st.Mtim, clamp)
+	if ta.Sec != tb.Sec {
+		return true, nil
 	}
-	return false, nil
+	if ta.Nsec != 0 || tb.Nsec != 0 {
+		return ta.Nsec != tb.Nsec, nil
+	}
+	switch {
+	case a.st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return a.target != b.target, nil
+	case a.st.Size == 0:
+		return false, nil
+	}
+	same, err := sameContent(oldPath, newPath)
+	return !same, err
+}
+
+func clampTime(t unix.Timespec, clamp *unix.Timespec) unix.Timespec {
+	if clamp != nil && (t.Sec > clamp.Sec || (t.Sec == clamp.Sec && t.Nsec > clamp.Nsec)) {
+		return *clamp
+	}
+	return t
 }
 
 func sameContent(a, b string) (bool, error) {
@@ -241,6 +275,8 @@ type differ struct {
 	changes        map[string]archive.ChangeType
 	// links are changed regular files with other names, by inode.
 	links map[uint64]bool
+	// clamp, when set, is the time file times are clamped to in layers.
+	clamp *unix.Timespec
 }
 
 func (d *differ) record(rel string, kind archive.ChangeType, e *entry) {
@@ -272,7 +308,7 @@ func (d *differ) compare(rel string, walk func(string) error) error {
 		}
 		return nil
 	}
-	if c, err := changed(oe, ne, oldPath, newPath); err != nil {
+	if c, err := changed(oe, ne, oldPath, newPath, d.clamp); err != nil {
 		return err
 	} else if c {
 		d.record(rel, archive.ChangeModify, ne)

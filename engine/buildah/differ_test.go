@@ -190,3 +190,56 @@ func TestDifferReadsOverlaysUpperDirectoryAlike(t *testing.T) {
 		t.Errorf("upper-directory changes:\n got %v\nwant %v", got, want)
 	}
 }
+
+// As in BuildKit: a directory whose only change is its time is no change
+// of its own, and with a clamp (--reproducible) a file copied again with
+// its source's time matches its clamped self in the parent.
+func TestDifferComparesAsBuildKit(t *testing.T) {
+	old, new := t.TempDir(), t.TempDir()
+	tree(t, old, baseTree)
+	copyTree(t, old, new)
+	epoch := time.Unix(0, 0)
+	// The parent layer was written clamped: its file has the epoch.
+	if err := os.Chtimes(filepath.Join(old, "data/f"), epoch, epoch); err != nil {
+		t.Fatal(err)
+	}
+	// The step copies the same file again, with the source's time.
+	later := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(new, "data/f"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	// touch -d 0 /var: a directory's time only.
+	if err := os.Chtimes(filepath.Join(new, "var"), epoch, epoch); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		clamp *unix.Timespec
+		want  []string
+	}{
+		{"without a clamp the time tells", nil, []string{"C /data", "C /data/f"}},
+		{"with a clamp the content tells", &unix.Timespec{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &differ{newDir: new, oldDir: old, changes: map[string]archive.ChangeType{}, clamp: tc.clamp}
+			if err := d.walkBoth("."); err != nil {
+				t.Fatal(err)
+			}
+			if got := paths(d.list()); !slices.Equal(got, tc.want) {
+				t.Errorf("changes %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// Content that differs is a change whatever the clamp.
+	if err := os.WriteFile(filepath.Join(new, "data/f"), []byte("2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(filepath.Join(new, "data/f"), later, later)
+	d := &differ{newDir: new, oldDir: old, changes: map[string]archive.ChangeType{}, clamp: &unix.Timespec{}}
+	if err := d.walkBoth("."); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := paths(d.list()), []string{"C /data", "C /data/f"}; !slices.Equal(got, want) {
+		t.Errorf("changed content: changes %v, want %v", got, want)
+	}
+}

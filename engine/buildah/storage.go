@@ -54,6 +54,9 @@ type openedStore struct {
 	// PrivateMounts is set when the process has a mount namespace of its
 	// own (the rootless re-exec), so no other build's mounts are visible.
 	PrivateMounts bool
+	// ClampTimes is the time file times in new layers are clamped to
+	// (SOURCE_DATE_EPOCH), for the differ; nil when they are kept.
+	ClampTimes *time.Time
 }
 
 // openStore opens the store for req. A storage driver asked for must
