@@ -79,7 +79,11 @@ func (s *openedStore) Diff(from, to string, options *storage.DiffOptions) (io.Re
 		unmount()
 		return nil, fmt.Errorf("finding the changes of layer %s: %w", to, err)
 	}
-	rc, err := archive.ExportChanges(newDir, d.list(), nil, nil)
+	changes := d.list()
+	rc, err := archive.ExportChanges(newDir, changes, nil, nil)
+	if err == nil && needsWalkOrder(changes) {
+		rc, err = inWalkOrder(rc, s.Dirs.Base)
+	}
 	if err != nil {
 		unmount()
 		return nil, err

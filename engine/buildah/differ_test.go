@@ -1,6 +1,8 @@
 package buildah
 
 import (
+	"archive/tar"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,5 +243,68 @@ func TestDifferComparesAsBuildKit(t *testing.T) {
 	}
 	if got, want := paths(d.list()), []string{"C /data", "C /data/f"}; !slices.Equal(got, want) {
 		t.Errorf("changed content: changes %v, want %v", got, want)
+	}
+}
+
+func TestWalkOrder(t *testing.T) {
+	paths := []string{"/a/lodash.merge", "/a/lodash/x", "/a/lodash", "/a", "/a/lodash-es/y", "/a/lodash-es", "/b"}
+	slices.SortFunc(paths, walkCompare)
+	want := []string{"/a", "/a/lodash", "/a/lodash/x", "/a/lodash-es", "/a/lodash-es/y", "/a/lodash.merge", "/b"}
+	if !slices.Equal(paths, want) {
+		t.Errorf("walk order %v, want %v", paths, want)
+	}
+}
+
+// A layer whose changes sort otherwise by path is written in walk order,
+// and a hard link set keeps its content on the first name written.
+func TestInWalkOrder(t *testing.T) {
+	old, new := t.TempDir(), t.TempDir()
+	tree(t, old, []string{"a/"})
+	copyTree(t, old, new)
+	tree(t, new, []string{"a/", "a/lib/", "a/lib/x=1", "a/lib.d=2", "a/lib-2/", "a/lib-2/y=3"})
+	// a/lib.d and a/lib/z are one file: by path "a/lib.d" comes first, in
+	// walk order "a/lib/z" does.
+	if err := os.Link(filepath.Join(new, "a/lib.d"), filepath.Join(new, "a/lib/z")); err != nil {
+		t.Fatal(err)
+	}
+	d := &differ{newDir: new, oldDir: old, changes: map[string]archive.ChangeType{}}
+	if err := d.walkBoth("."); err != nil {
+		t.Fatal(err)
+	}
+	changes := d.list()
+	if !needsWalkOrder(changes) {
+		t.Fatalf("changes %v should need reordering", paths(changes))
+	}
+	rc, err := archive.ExportChanges(new, changes, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err = inWalkOrder(rc, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var got []string
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			if err != io.EOF {
+				t.Fatal(err)
+			}
+			break
+		}
+		e := hdr.Name
+		if hdr.Typeflag == tar.TypeLink {
+			e += " -> " + hdr.Linkname
+		} else if hdr.Typeflag == tar.TypeReg {
+			b, _ := io.ReadAll(tr)
+			e += "=" + string(b)
+		}
+		got = append(got, e)
+	}
+	want := []string{"a/", "a/lib/", "a/lib/x=1", "a/lib/z=2", "a/lib-2/", "a/lib-2/y=3", "a/lib.d -> a/lib/z"}
+	if !slices.Equal(got, want) {
+		t.Errorf("entries\n got %v\nwant %v", got, want)
 	}
 }

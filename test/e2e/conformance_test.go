@@ -678,7 +678,15 @@ func TestConformanceKanikoCorpus(t *testing.T) {
 
 // kanikoDigestDiffers are the corpus files whose images agree file by file
 // and in the config, yet cannot have one digest, with the reason.
-var kanikoDigestDiffers = map[string]string{}
+var kanikoDigestDiffers = map[string]string{
+	// busybox has no /etc/hosts: Buildah creates it as a mount target for
+	// the RUN, notes /etc as "pulled up" and leaves /etc's own entry out
+	// of the layer at commit, though the RUN changed /etc/passwd in it;
+	// BuildKit writes /etc as the parent of the change. See
+	// docs/engine-differences.md.
+	"Dockerfile_test_add_chown_intermediate_dirs":  "Buildah omits /etc, a mount target's parent, from a RUN layer",
+	"Dockerfile_test_copy_chown_intermediate_dirs": "Buildah omits /etc, a mount target's parent, from a RUN layer",
+}
 
 func tailOf(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
