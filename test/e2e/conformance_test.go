@@ -445,6 +445,25 @@ func conformanceCases() []conformanceCase {
 				}
 			},
 		},
+		{
+			// Layers BuildKit writes in walk order (lodash/ before
+			// lodash-es and lodash.merge), a file copied again unchanged
+			// (no entry in the second layer), a directory whose only
+			// change is its time. (Not a rewrite that keeps size and
+			// time: BuildKit misses it, see docs/engine-differences.md.)
+			name: "layer contents: walk order, unchanged copies, directory times",
+			files: func(base string) map[string]string {
+				return map[string]string{
+					"Dockerfile": "FROM " + base + "\nCOPY package.json /app/\nCOPY . /app/\n" +
+						"RUN touch -d @0 /app/node_modules && mkdir /app/node_modules/lodash/more\n",
+					"package.json":                       "{\"x\":1}\n",
+					"node_modules/lodash/index.js":       "l\n",
+					"node_modules/lodash-es/index.js":    "e\n",
+					"node_modules/lodash.merge/index.js": "m\n",
+					"node_modules/lodash/fp/a.js":        "a\n",
+				}
+			},
+		},
 	}
 }
 
