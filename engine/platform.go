@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
+
+	"github.com/rapidfort/kimia/hostfacts"
 )
 
 // Platform is an OS, architecture and optional variant, as in
@@ -86,3 +89,18 @@ func MissingEmulatorError(p Platform) error {
 			"on a Kubernetes node, run the tonistiigi/binfmt image once with --install %s",
 		p, HostPlatform(), p.Architecture, p.Architecture)
 }
+
+// Emulator reports whether binaries of p can run here, natively or
+// through a QEMU handler (hostfacts.Emulation): nil, MissingEmulatorError
+// when no handler is registered, or an error that says what else is in
+// the way. Both engines and the preflight report ask it, so they agree.
+func Emulator(p Platform) error {
+	err := hostfacts.Emulation(p.Architecture)
+	if errors.Is(err, hostfacts.ErrNoHandler) {
+		return MissingEmulatorError(p)
+	}
+	return err
+}
+
+// Foreign reports whether p's binaries need emulation here.
+func Foreign(p Platform) bool { return !hostfacts.Native(p.Architecture) }

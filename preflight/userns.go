@@ -1,7 +1,6 @@
 package preflight
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,99 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rapidfort/kimia/hostfacts"
 	"golang.org/x/sys/unix"
 )
-
-// Capability bits (capabilities(7)).
-const (
-	capDACOverride = 1
-	capSetGID      = 6
-	capSetUID      = 7
-)
-
-// procStatus reads fields of /proc/self/status.
-func procStatus() map[string]string {
-	out := map[string]string{}
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return out
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if ok {
-			out[k] = strings.TrimSpace(v)
-		}
-	}
-	return out
-}
-
-func hasCap(mask string, bit uint) bool {
-	n, err := strconv.ParseUint(mask, 16, 64)
-	return err == nil && n&(1<<bit) != 0
-}
-
-// IDMap is one line of /proc/PID/uid_map.
-type IDMap struct{ Inside, Outside, Size uint64 }
-
-func readIDMap(path string) []IDMap {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	var out []IDMap
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.Fields(l)
-		if len(f) != 3 {
-			continue
-		}
-		var m IDMap
-		m.Inside, _ = strconv.ParseUint(f[0], 10, 64)
-		m.Outside, _ = strconv.ParseUint(f[1], 10, 64)
-		m.Size, _ = strconv.ParseUint(f[2], 10, 64)
-		out = append(out, m)
-	}
-	return out
-}
-
-func mapSize(m []IDMap) uint64 {
-	var n uint64
-	for _, e := range m {
-		n += e.Size
-	}
-	return n
-}
-
-// initialNamespace reports whether the process is in the host's user
-// namespace (identity map of all ids).
-func initialNamespace() bool {
-	m := readIDMap("/proc/self/uid_map")
-	return len(m) == 1 && m[0].Inside == 0 && m[0].Outside == 0 && m[0].Size == 4294967295
-}
-
-// SubIDRange is a range of /etc/subuid or /etc/subgid.
-type SubIDRange struct{ Start, Count uint64 }
-
-func subIDs(file string, u *user.User) []SubIDRange {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []SubIDRange
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		parts := strings.Split(strings.TrimSpace(s.Text()), ":")
-		if len(parts) != 3 || (parts[0] != u.Username && parts[0] != u.Uid) {
-			continue
-		}
-		start, err1 := strconv.ParseUint(parts[1], 10, 64)
-		count, err2 := strconv.ParseUint(parts[2], 10, 64)
-		if err1 == nil && err2 == nil && count > 0 {
-			out = append(out, SubIDRange{start, count})
-		}
-	}
-	return out
-}
 
 // helperMode says how newuidmap or newgidmap gets its privilege.
 func helperMode(path string) string {
@@ -122,30 +31,24 @@ func helperMode(path string) string {
 	return "no privilege"
 }
 
-// IDMapDiagnosisEnv carries into kimia-bud's re-executed process (a user
-// namespace already made) why newuidmap and newgidmap may have failed,
-// judged before the re-exec, where the bounding set and no_new_privs are
-// still the caller's.
-const IDMapDiagnosisEnv = "_KIMIA_BUD_IDMAP_DIAGNOSIS"
-
 // userNamespace checks what a rootless build needs, and with probe
 // creates a user namespace with the full subordinate-id map and mounts
 // overlay in it.
 func userNamespace(probe bool) []Result {
 	r := Result{Name: "user namespace"}
 	if os.Geteuid() == 0 {
-		if initialNamespace() {
+		if hostfacts.InitialNamespace() {
 			r.Status, r.Detail = OK, "running as root: builds need no user namespace of their own"
 			return []Result{r}
 		}
-		n := mapSize(readIDMap("/proc/self/uid_map"))
+		n := hostfacts.MapSize(hostfacts.ReadIDMap("/proc/self/uid_map"))
 		r.Detail = fmt.Sprintf("running as root inside a user namespace of %d ids", n)
 		r.Status = OK
 		if n <= 1 && probe {
 			// kimia-bud runs check in the user namespace its re-exec made:
 			// one id means newuidmap/newgidmap could not map the
 			// subordinate ids, and a build would stop at once.
-			if d := os.Getenv(IDMapDiagnosisEnv); d != "" {
+			if d := os.Getenv(hostfacts.IDMapDiagnosisEnv); d != "" {
 				r.Detail += ": " + d
 			}
 			r.Status, r.Fix = Fail, "give the user 65536 ids in /etc/subuid and /etc/subgid and make newuidmap and newgidmap work (file capabilities or setuid, allowPrivilegeEscalation: true, SETUID and SETGID in the bounding set); "+
@@ -158,7 +61,7 @@ func userNamespace(probe bool) []Result {
 		}
 		return []Result{r}
 	}
-	st := procStatus()
+	st := hostfacts.ReadStatus()
 	var fails []Result
 	fail := func(detail, fix string) {
 		fails = append(fails, Result{Name: "user namespace", Status: Fail, Detail: detail, Fix: fix})
@@ -166,12 +69,11 @@ func userNamespace(probe bool) []Result {
 	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
 		fail("user.max_user_namespaces is 0 on this node", "set the node sysctl user.max_user_namespaces (for example 15000)")
 	}
-	if st["NoNewPrivs"] == "1" {
+	if st.NoNewPrivs() {
 		fail("no_new_privs is set, so newuidmap and newgidmap cannot gain their capabilities",
 			"set securityContext.allowPrivilegeEscalation: true (it is what lets the id-map helpers work; the process itself gains nothing)")
 	}
-	bnd := st["CapBnd"]
-	if !hasCap(bnd, capSetUID) || !hasCap(bnd, capSetGID) {
+	if !st.HasCap("CapBnd", hostfacts.CapSetUID) || !st.HasCap("CapBnd", hostfacts.CapSetGID) {
 		fail("SETUID or SETGID is missing from the capability bounding set",
 			"add SETUID and SETGID to securityContext.capabilities.add (drop ALL others)")
 	}
@@ -180,7 +82,7 @@ func userNamespace(probe bool) []Result {
 		fail(fmt.Sprintf("uid %d has no passwd entry: %v", os.Getuid(), err), "run as a user listed in /etc/passwd (kimia's images have user kimia, uid 1000)")
 		return fails
 	}
-	subuid, subgid := subIDs("/etc/subuid", u), subIDs("/etc/subgid", u)
+	subuid, subgid := hostfacts.SubIDs("/etc/subuid", u), hostfacts.SubIDs("/etc/subgid", u)
 	if len(subuid) == 0 || len(subgid) == 0 {
 		fail(fmt.Sprintf("user %s (uid %s) has no range in /etc/subuid or /etc/subgid", u.Username, u.Uid),
 			fmt.Sprintf("add '%s:100000:65536' to /etc/subuid and /etc/subgid (kimia's images have one for user kimia, uid 1000; run as that uid)", u.Username))
@@ -194,7 +96,7 @@ func userNamespace(probe bool) []Result {
 		}
 		helpers[h] = p
 		mode := helperMode(p)
-		if mode == "setuid root" && !hasCap(bnd, capDACOverride) {
+		if mode == "setuid root" && !st.HasCap("CapBnd", hostfacts.CapDACOverride) {
 			fail(fmt.Sprintf("%s is setuid root, and without CAP_DAC_OVERRIDE in the bounding set it cannot write this process's %s", p, map[string]string{"newuidmap": "uid_map", "newgidmap": "gid_map"}[h]),
 				"put copies with file capabilities first on PATH (setcap cap_setuid+ep newuidmap; setcap cap_setgid+ep newgidmap), as kimia's images do")
 		}
@@ -235,7 +137,7 @@ type probeResult struct {
 // probeNamespace starts this binary as a child in new user and mount
 // namespaces, maps the subordinate ids with newuidmap/newgidmap, and asks
 // the child to report its map and try an overlay mount.
-func probeNamespace(newuidmap, newgidmap string, subuid, subgid []SubIDRange) (*probeResult, error) {
+func probeNamespace(newuidmap, newgidmap string, subuid, subgid []hostfacts.SubIDRange) (*probeResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -258,7 +160,7 @@ func probeNamespace(newuidmap, newgidmap string, subuid, subgid []SubIDRange) (*
 		return nil, fmt.Errorf("creating a user namespace: %w", err)
 	}
 	pid := strconv.Itoa(cmd.Process.Pid)
-	mapArgs := func(id int, ranges []SubIDRange) []string {
+	mapArgs := func(id int, ranges []hostfacts.SubIDRange) []string {
 		args := []string{pid, "0", strconv.Itoa(id), "1"}
 		next := uint64(1)
 		for _, r := range ranges {
@@ -322,7 +224,7 @@ func MaybeRunProbeChild() bool {
 		fmt.Fprintln(os.Stderr, "re-executing the probe:", err)
 		os.Exit(1)
 	}
-	res := probeResult{UIDs: mapSize(readIDMap("/proc/self/uid_map")), GIDs: mapSize(readIDMap("/proc/self/gid_map"))}
+	res := probeResult{UIDs: hostfacts.MapSize(hostfacts.ReadIDMap("/proc/self/uid_map")), GIDs: hostfacts.MapSize(hostfacts.ReadIDMap("/proc/self/gid_map"))}
 	dir := os.Args[1]
 	for _, d := range []string{"lower", "upper", "work", "merged"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)

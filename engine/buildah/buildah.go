@@ -180,9 +180,11 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 		if len(platforms) > 1 {
 			prog.setPlatform("[" + p.String() + "] ")
 		}
-		foreign := isForeign(p)
-		if foreign && !hasEmulator(p) {
-			log.Debug("no binfmt_misc handler registered", "platform", p.String())
+		foreign := engine.Foreign(p)
+		if foreign {
+			if err := engine.Emulator(p); err != nil {
+				log.Debug("emulation", "platform", p.String(), "problem", err.Error())
+			}
 		}
 		bo, err := translate(req, p, env, opts)
 		if err != nil {

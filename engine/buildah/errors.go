@@ -53,7 +53,7 @@ func classify(ctx context.Context, err error, req *engine.Request, plat engine.P
 		host = m[1]
 	}
 	switch {
-	case foreign && !hasEmulator(plat) && (strings.Contains(msg, `building at STEP "RUN`) || errors.Is(err, syscall.ENOEXEC) || strings.Contains(msg, "exec format error")):
+	case foreign && engine.Emulator(plat) != nil && (strings.Contains(msg, `building at STEP "RUN`) || errors.Is(err, syscall.ENOEXEC) || strings.Contains(msg, "exec format error")):
 		// Without a handler the chroot runtime reports only a failed
 		// exec, so any failed RUN of a foreign platform means this.
 		return fmt.Errorf("%s%w", where, engine.MissingEmulatorError(plat))

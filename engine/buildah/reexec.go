@@ -1,7 +1,6 @@
 package buildah
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rapidfort/kimia/engine"
-	"github.com/rapidfort/kimia/preflight"
+	"github.com/rapidfort/kimia/hostfacts"
 )
 
 // isolationFromUserEnv records, across the rootless re-exec, whether
@@ -29,7 +28,7 @@ const isolationFromUserEnv = "_KIMIA_BUD_ISOLATION_FROM_USER"
 // newgidmap may fail: the capability bounding set and no_new_privs can
 // only be judged outside the new user namespace. kimia-bud check reads
 // it too.
-const helperDiagnosisEnv = preflight.IDMapDiagnosisEnv
+const helperDiagnosisEnv = hostfacts.IDMapDiagnosisEnv
 
 // exitEnvironment is the environment-error exit code of both binaries.
 const exitEnvironment = 8
@@ -144,25 +143,11 @@ func currentMapping() (idMapping, error) {
 }
 
 func mappedIDs(path string) (uint64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
+	m := hostfacts.ReadIDMap(path)
+	if m == nil {
+		return 0, fmt.Errorf("reading %s: no id map", path)
 	}
-	defer f.Close()
-	var n uint64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 3 {
-			continue
-		}
-		size, err := strconv.ParseUint(fields[2], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("reading %s: %w", path, err)
-		}
-		n += size
-	}
-	return n, sc.Err()
+	return hostfacts.MapSize(m), nil
 }
 
 // checkMapping refuses a rootless build whose user namespace maps a
@@ -199,7 +184,8 @@ func mappingDiagnosis() string {
 // helperDiagnosis judges, before the re-exec, whether newuidmap and
 // newgidmap can work for this process; "" when nothing is wrong.
 func helperDiagnosis() string {
-	if hasNoNewPrivs() {
+	st := hostfacts.ReadStatus()
+	if st.NoNewPrivs() {
 		return "no_new_privs is set (allowPrivilegeEscalation: false), which disables setuid and file capabilities on newuidmap and newgidmap"
 	}
 	for _, h := range []struct {
@@ -214,10 +200,10 @@ func helperDiagnosis() string {
 		if err != nil {
 			continue
 		}
-		if fi.Mode()&os.ModeSetuid != 0 && !hasCap("CapBnd", unix.CAP_DAC_OVERRIDE) {
+		if fi.Mode()&os.ModeSetuid != 0 && !st.HasCap("CapBnd", unix.CAP_DAC_OVERRIDE) {
 			return fmt.Sprintf("%s is setuid-root, and with a capability bounding set without CAP_DAC_OVERRIDE (as in a pod that keeps only SETUID and SETGID) it cannot open the caller's /proc/PID/%s_map", path, strings.TrimSuffix(strings.TrimPrefix(h.name, "new"), "map"))
 		}
-		if !hasCap("CapBnd", h.cap) {
+		if !st.HasCap("CapBnd", h.cap) {
 			return fmt.Sprintf("the capability bounding set lacks %s, which %s needs", map[int]string{unix.CAP_SETUID: "CAP_SETUID", unix.CAP_SETGID: "CAP_SETGID"}[h.cap], path)
 		}
 	}
@@ -228,36 +214,4 @@ func mappingFix() string {
 	return "give the user ranges in /etc/subuid and /etc/subgid, and make newuidmap and newgidmap work: in a pod with only SETUID and SETGID, " +
 		"put copies with file capabilities first on PATH (cp /usr/bin/newuidmap /usr/bin/newgidmap DIR; setcap cap_setuid+ep DIR/newuidmap; setcap cap_setgid+ep DIR/newgidmap; not setuid) " +
 		"and keep allowPrivilegeEscalation: true (see docs/security.md)"
-}
-
-// hasCap reports whether capability c is in the named set of
-// /proc/self/status (CapBnd, CapEff, ...).
-func hasCap(set string, c int) bool {
-	v, ok := statusField(set)
-	if !ok {
-		return true
-	}
-	mask, err := strconv.ParseUint(v, 16, 64)
-	if err != nil {
-		return true
-	}
-	return mask&(1<<uint(c)) != 0
-}
-
-func hasNoNewPrivs() bool {
-	v, ok := statusField("NoNewPrivs")
-	return ok && v == "1"
-}
-
-func statusField(name string) (string, bool) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "", false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && k == name {
-			return strings.TrimSpace(v), true
-		}
-	}
-	return "", false
 }

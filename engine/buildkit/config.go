@@ -38,7 +38,7 @@ type ociWorker struct {
 	// Platforms are the host's and the requested ones. Naming them skips
 	// buildkitd's start-up probe, which executes a test binary for every
 	// architecture binfmt_misc knows (a dozen QEMU starts); kimia checks
-	// the emulators it needs itself (preflight.Emulator).
+	// the emulators it needs itself (engine.Emulator).
 	Platforms []string   `toml:"platforms"`
 	GC        bool       `toml:"gc"`
 	GCPolicy  []gcPolicy `toml:"gcpolicy,omitempty"`

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/buildkit/client"
 
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/hostfacts"
 )
 
 // Timeouts of the daemon's lifecycle.
@@ -214,7 +215,7 @@ func diagnose(log string, spec daemonSpec) string {
 	case strings.Contains(log, "another instance running") || strings.Contains(log, "could not lock"):
 		return fmt.Sprintf("the state directory %q is locked by another buildkitd (left by a kimia that was killed?); stop that process or use another %s", spec.Root, engine.FieldCacheDir)
 	case spec.Rootless:
-		return rootlessDiagnosis(log, noNewPrivs())
+		return rootlessDiagnosis(log, hostfacts.ReadStatus().NoNewPrivs())
 	}
 	return ""
 }

@@ -49,20 +49,6 @@ func rootlessDiagnosis(log string, nnp bool) string {
 	return "see docs/security.md for what rootless builds need"
 }
 
-// noNewPrivs reports whether this process runs with no_new_privs set.
-func noNewPrivs() bool {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "NoNewPrivs:"); ok {
-			return strings.TrimSpace(v) == "1"
-		}
-	}
-	return false
-}
-
 func userName() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username

@@ -6,7 +6,6 @@ import (
 	"github.com/moby/buildkit/client"
 
 	"github.com/rapidfort/kimia/engine"
-	"github.com/rapidfort/kimia/preflight"
 )
 
 // Worker labels buildkitd reports (github.com/moby/buildkit/worker/label).
@@ -49,7 +48,7 @@ func readWorkers(ws []*client.WorkerInfo) (workerFacts, error) {
 
 // emulator checks that binaries of a platform can run here; tests
 // replace it.
-var emulator = preflight.Emulator
+var emulator = engine.Emulator
 
 // missingPlatforms returns the requested platforms whose binaries cannot
 // run here: foreign architectures without a QEMU binfmt_misc handler.

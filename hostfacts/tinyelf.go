@@ -1,4 +1,4 @@
-package preflight
+package hostfacts
 
 import (
 	"encoding/binary"
