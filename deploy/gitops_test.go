@@ -767,10 +767,7 @@ func flagSet(fs []cli.Flag) *cliFlags {
 // use.
 func binaryFlags(t *testing.T, name string) *cliFlags {
 	t.Helper()
-	b := map[string]flags.Binary{
-		"kimia":     {Name: "kimia", EngineName: "BuildKit", OptionFlag: "buildkit-opt"},
-		"kimia-bud": {Name: "kimia-bud", EngineName: "Buildah", OptionFlag: "buildah-opt"},
-	}[name]
+	b := map[string]flags.Binary{"kimia": flags.Kimia, "kimia-bud": flags.KimiaBud}[name]
 	if b.Name == "" {
 		t.Fatalf("no binary %q", name)
 	}

@@ -527,51 +527,16 @@ func TestDocumentedCommandsUseRealFlags(t *testing.T) {
 	}
 }
 
-// binaries builds each binary's app from its flags.Binary literal in
-// cmd/<name>/main.go, so the engine-only flag of each is the real one.
+// binaries builds each binary's app from its description (flags.Binaries,
+// which the mains use), so the engine-only flag of each is the real one.
 func binaries(t *testing.T) map[string]*cli.App {
 	t.Helper()
 	apps := map[string]*cli.App{}
-	for _, name := range []string{"kimia", "kimia-bud"} {
-		path := filepath.Join(root, "cmd", name, "main.go")
-		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var b flags.Binary
-		ast.Inspect(f, func(n ast.Node) bool {
-			cl, ok := n.(*ast.CompositeLit)
-			if !ok {
-				return true
-			}
-			if sel, ok := cl.Type.(*ast.SelectorExpr); !ok || sel.Sel.Name != "Binary" {
-				return true
-			}
-			for _, e := range cl.Elts {
-				kv, ok := e.(*ast.KeyValueExpr)
-				if !ok {
-					continue
-				}
-				key, _ := kv.Key.(*ast.Ident)
-				val, ok := literal(kv.Value)
-				if key == nil || !ok {
-					continue
-				}
-				switch key.Name {
-				case "Name":
-					b.Name = val
-				case "EngineName":
-					b.EngineName = val
-				case "OptionFlag":
-					b.OptionFlag = val
-				}
-			}
-			return false
-		})
-		if b.Name != name || b.OptionFlag == "" {
-			t.Fatalf("%s: found no flags.Binary{Name: %q, OptionFlag: \"...\"} literal; this test reads the binary's flags from it", path, name)
-		}
-		apps[name] = flags.App(b) // the engine is never run here
+	for _, b := range flags.Binaries {
+		apps[b.Name] = flags.App(b) // the engine is never run here
+	}
+	if len(apps) != 2 {
+		t.Fatalf("flags.Binaries describes %d binaries, want kimia and kimia-bud", len(apps))
 	}
 	return apps
 }

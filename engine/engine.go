@@ -50,9 +50,6 @@ type Info struct {
 	StorageDrivers []string `json:"storageDrivers"`
 	// Features lists what the engine supports.
 	Features []Feature `json:"features"`
-	// OptionFlag is the name of the engine's pass-through flag
-	// ("buildkit-opt" or "buildah-opt").
-	OptionFlag string `json:"optionFlag"`
 }
 
 // Component is a named, versioned piece of software.

@@ -19,7 +19,6 @@ import (
 
 	"github.com/rapidfort/kimia/build"
 	"github.com/rapidfort/kimia/engine"
-	"github.com/rapidfort/kimia/preflight"
 	"github.com/rapidfort/kimia/publish"
 )
 
@@ -37,6 +36,20 @@ type Binary struct {
 	// OptionFlag is the engine's pass-through flag: "buildkit-opt" or
 	// "buildah-opt".
 	OptionFlag string
+}
+
+// The two binaries, described once: their mains add the engine, and the
+// docs and deploy tests read their flags from here.
+var (
+	Kimia    = Binary{Name: "kimia", EngineName: "BuildKit", OptionFlag: "buildkit-opt"}
+	KimiaBud = Binary{Name: "kimia-bud", EngineName: "Buildah", OptionFlag: "buildah-opt"}
+	Binaries = []Binary{Kimia, KimiaBud}
+)
+
+// WithEngine is b building with e.
+func (b Binary) WithEngine(e engine.Engine) Binary {
+	b.Engine = e
+	return b
 }
 
 // App returns the command-line application of b.
@@ -84,9 +97,6 @@ func App(b Binary) *cli.App {
 // having printed any error to stderr. ctx should be canceled by SIGINT and
 // SIGTERM with a SignalError cause (see SignalContext).
 func Main(ctx context.Context, b Binary, args []string) int {
-	if preflight.MaybeRunProbeChild() {
-		return 0
-	}
 	app := App(b)
 	err := checkArgs(app, args)
 	if err == nil {

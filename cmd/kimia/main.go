@@ -7,16 +7,16 @@ import (
 
 	"github.com/rapidfort/kimia/engine/buildkit"
 	"github.com/rapidfort/kimia/flags"
+	"github.com/rapidfort/kimia/preflight"
 )
 
 func main() {
+	// The preflight's user-namespace probe re-executes this binary.
+	if preflight.MaybeRunProbeChild() {
+		return
+	}
 	ctx, stop := flags.SignalContext()
-	code := flags.Main(ctx, flags.Binary{
-		Name:       "kimia",
-		Engine:     buildkit.New(),
-		EngineName: "BuildKit",
-		OptionFlag: "buildkit-opt",
-	}, os.Args)
+	code := flags.Main(ctx, flags.Kimia.WithEngine(buildkit.New()), os.Args)
 	stop()
 	os.Exit(code)
 }

@@ -45,7 +45,6 @@ func (e *Engine) Info(ctx context.Context) (engine.Info, error) {
 			engine.FeatureRegistryCache, engine.FeatureSecrets, engine.FeatureSSH,
 			engine.FeatureReproducible, engine.FeatureDockerFormat,
 		},
-		OptionFlag: "buildah-opt",
 	}, nil
 }
 

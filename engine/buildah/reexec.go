@@ -30,24 +30,22 @@ const isolationFromUserEnv = "_KIMIA_BUD_ISOLATION_FROM_USER"
 // it too.
 const helperDiagnosisEnv = hostfacts.IDMapDiagnosisEnv
 
-// exitEnvironment is the environment-error exit code of both binaries.
-const exitEnvironment = 8
-
 // InitReexec runs Buildah's re-exec hooks; main returns at once when it
-// reports true. As a non-root user it then re-executes the binary inside
+// reports true, and exits with the error's code when there is one (an
+// environment error: this machine cannot make the user namespace). As a non-root user it then re-executes the binary inside
 // a user namespace with the user's subordinate ids mapped (through
 // newuidmap and newgidmap), so that the rest of the process, store work
 // included, runs as root of that namespace. It must run before any
 // goroutine or flag parsing: it may exec.
-func InitReexec() bool {
+func InitReexec() (bool, error) {
 	if buildah.InitReexec() {
-		return true
+		return true, nil
 	}
 	if len(os.Args) > 0 && os.Args[0] == userNSProbe {
 		os.Exit(0)
 	}
 	if noEngineWork(os.Args[1:]) {
-		return false
+		return false, nil
 	}
 	if _, ok := os.LookupEnv(unshare.UsernsEnvName); !ok {
 		if _, ok := os.LookupEnv("BUILDAH_ISOLATION"); ok {
@@ -55,8 +53,7 @@ func InitReexec() bool {
 		}
 		if os.Geteuid() != 0 {
 			if err := rootlessPrerequisites(); err != nil {
-				fmt.Fprintf(os.Stderr, "kimia-bud: error: %v\n", err)
-				os.Exit(exitEnvironment)
+				return false, engine.Wrap(engine.KindEnvironment, err)
 			}
 			if d := helperDiagnosis(); d != "" {
 				os.Setenv(helperDiagnosisEnv, d)
@@ -64,7 +61,7 @@ func InitReexec() bool {
 		}
 	}
 	unshare.MaybeReexecUsingUserNamespace(false)
-	return false
+	return false, nil
 }
 
 // noEngineWork reports invocations that never build (help, version), so

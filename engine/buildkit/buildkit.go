@@ -31,7 +31,6 @@ func (e *Engine) Info(ctx context.Context) (engine.Info, error) {
 	info := engine.Info{
 		Name:           "buildkit",
 		Version:        moduleVersion(),
-		OptionFlag:     "buildkit-opt",
 		StorageDrivers: []string{engine.StorageNative, engine.StorageOverlay},
 		Features: []engine.Feature{
 			engine.FeatureRootless, engine.FeatureMultiPlatform, engine.FeatureLocalCache,
