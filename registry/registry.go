@@ -34,19 +34,14 @@ type Client struct {
 	backoff  Backoff
 }
 
-// Backoff is an exponential backoff: Initial, then times Factor, at most
-// Max.
-type Backoff struct {
-	Initial time.Duration
-	Max     time.Duration
-	Factor  float64
-}
+// Backoff is engine.Backoff: one retry policy for the whole program.
+type Backoff = engine.Backoff
 
 // New returns a client for cfg. retries is how many times a transient
 // failure of one registry operation is retried, waiting as backoff says.
 func New(cfg engine.RegistryConfig, retries int, backoff Backoff) *Client {
 	if backoff.Initial <= 0 {
-		backoff = Backoff{Initial: time.Second, Max: 30 * time.Second, Factor: 2}
+		backoff = engine.DefaultBackoff
 	}
 	return &Client{cfg: cfg, keychain: NewKeychain(cfg.DockerConfigDir), retries: retries, backoff: backoff}
 }
@@ -129,25 +124,11 @@ func (c *Client) Options(ctxOpt remote.Option, host string, op engine.Op) ([]rem
 }
 
 // retry runs op, and again after a transient failure, at most c.retries
-// more times, waiting with exponential backoff between attempts.
+// more times, with c's backoff between attempts.
 func (c *Client) retry(ctx context.Context, what string, log func(string, ...any), op func() error) error {
-	wait := c.backoff.Initial
-	for attempt := 0; ; attempt++ {
-		err := op()
-		if err == nil || attempt >= c.retries || !Transient(err) || ctx.Err() != nil {
-			return err
-		}
-		log("retrying after a transient failure", "operation", what, "attempt", attempt+1, "of", c.retries, "wait", wait.String(), "error", err)
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = time.Duration(float64(wait) * c.backoff.Factor)
-		if c.backoff.Max > 0 && wait > c.backoff.Max {
-			wait = c.backoff.Max
-		}
-	}
+	return c.backoff.Retry(ctx, c.retries, Transient, func(attempt int, wait time.Duration, err error) {
+		log("retrying after a transient failure", "operation", what, "attempt", attempt, "of", c.retries, "wait", wait.String(), "error", err)
+	}, op)
 }
 
 // Transient reports whether err is worth retrying: a 5xx or 429 answer, a

@@ -140,24 +140,20 @@ func (e *Engine) Build(ctx context.Context, req *engine.Request) (res *engine.Re
 
 	var out *solved
 	solveStart := time.Now()
-	for attempt := 0; ; attempt++ {
-		out, err = solve(ctx, c, p, att, req, df)
-		if err == nil {
-			break
-		}
+	err = engine.DefaultBackoff.Retry(ctx, req.ImageDownloadRetry,
+		func(err error) bool { return !d.hasExited() && transientPull(err) },
+		func(attempt int, wait time.Duration, err error) {
+			log.Warn("retrying the build after a failed base-image pull", "attempt", attempt, "of", req.ImageDownloadRetry, "wait", wait.String(), "error", err)
+		},
+		func() error {
+			out, err = solve(ctx, c, p, att, req, df)
+			return err
+		})
+	if err != nil {
 		if d.hasExited() && ctx.Err() == nil {
 			return nil, engine.Errorf(engine.KindEnvironment, "buildkitd exited during the build (%v): %v%s", d.waitErr, err, d.tail())
 		}
-		if ctx.Err() != nil || attempt >= req.ImageDownloadRetry || !transientPull(err) {
-			return nil, classify(ctx, err, req, out.failedLog)
-		}
-		wait := time.Duration(1<<min(attempt, 5)) * time.Second
-		log.Warn("retrying the build after a failed base-image pull", "attempt", attempt+1, "of", req.ImageDownloadRetry, "wait", wait.String(), "error", err)
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(wait):
-		}
+		return nil, classify(ctx, err, req, out.failedLog)
 	}
 	log.Debug("solved", "seconds", fmt.Sprintf("%.2f", time.Since(solveStart).Seconds()))
 	if out.stats != nil && out.stats.Steps > 0 {

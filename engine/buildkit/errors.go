@@ -24,7 +24,6 @@ var (
 	unreachable = []string{"connection refused", "no such host", "i/o timeout", "network is unreachable", "connection reset", "TLS handshake timeout", "context deadline exceeded", "no route to host"}
 	notFound    = []string{": not found", "manifest unknown", "name unknown", "404 Not Found"}
 	tlsFailed   = []string{"x509:", "tls:", "certificate"}
-	transient   = []string{"connection refused", "connection reset", "i/o timeout", "TLS handshake timeout", "500 Internal Server Error", "502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout", "429 Too Many Requests", "unexpected EOF"}
 )
 
 // classify gives a failed solve its kind and a message that names the
@@ -102,7 +101,7 @@ func transientPull(err error) bool {
 		return false
 	}
 	msg := err.Error()
-	return (sourceRef.MatchString(msg) || requestHost.MatchString(msg)) && containsAny(msg, transient)
+	return (sourceRef.MatchString(msg) || requestHost.MatchString(msg)) && engine.TransientText(msg)
 }
 
 // sourceLine names the Dockerfile line an error is about, as
