@@ -51,6 +51,11 @@ func Run(ctx context.Context, eng engine.Engine, o Options) (*publish.Summary, e
 	if err := checkCapabilities(info, &o.Engine); err != nil {
 		return nil, err
 	}
+	if v, ok := eng.(engine.Validator); ok {
+		if err := v.Validate(&o.Engine); err != nil {
+			return nil, err
+		}
+	}
 
 	reg := registry.New(o.Engine.Registry, o.Publish.PushRetry, o.Publish.PushBackoff)
 	if err := reg.Keychain().Check(); err != nil {

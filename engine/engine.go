@@ -20,6 +20,15 @@ type Engine interface {
 	Build(ctx context.Context, req *Request) (*Result, error)
 }
 
+// Validator is an Engine that checks a request before anything is
+// fetched, pulled or started, so that a usage error (an engine option, the
+// cache repository, a secret's variable) comes before a git clone and not
+// after. The request has no context yet (ContextDir, Dockerfile and
+// OutputDir are empty). Errors name request fields, not flags.
+type Validator interface {
+	Validate(req *Request) error
+}
+
 // Feature names something an engine may or may not support. Features are
 // reported by Info so that callers (and tests) learn about gaps up front
 // rather than by failure.

@@ -66,7 +66,7 @@ func translate(req *engine.Request, plat engine.Platform, env buildEnv, o engine
 		case s.Src != "":
 			common.Secrets = append(common.Secrets, fmt.Sprintf("id=%s,src=%s,type=file", s.ID, s.Src))
 		default:
-			return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "%s id=%s: give src=FILE or env=VARIABLE", engine.FieldSecrets, s.ID)
+			return define.BuildOptions{}, checkSecret(s)
 		}
 	}
 	for _, s := range req.SSH {
@@ -77,7 +77,7 @@ func translate(req *engine.Request, plat engine.Platform, env buildEnv, o engine
 				sock = env.Getenv("SSH_AUTH_SOCK")
 			}
 			if sock == "" {
-				return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "%s %s: SSH_AUTH_SOCK is not set; start an agent or give key files (%s %s=KEYFILE)", engine.FieldSSH, s.ID, engine.FieldSSH, s.ID)
+				return define.BuildOptions{}, noAgent(s)
 			}
 			paths = []string{sock}
 		}
@@ -155,12 +155,9 @@ func translate(req *engine.Request, plat engine.Platform, env buildEnv, o engine
 		opts.CompatVolumes = types.NewOptionalBool(*o.CompatVolumes)
 	}
 	if req.Cache.Repo != "" {
-		repo, err := reference.ParseNormalizedNamed(req.Cache.Repo)
+		repo, err := cacheRepository(req.Cache.Repo)
 		if err != nil {
-			return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "%s %q: %v", engine.FieldCacheRepo, req.Cache.Repo, err)
-		}
-		if !reference.IsNameOnly(repo) {
-			return define.BuildOptions{}, engine.Errorf(engine.KindUsage, "%s %q: give a repository without a tag or digest", engine.FieldCacheRepo, req.Cache.Repo)
+			return define.BuildOptions{}, err
 		}
 		opts.CacheFrom = []reference.Named{repo}
 		if !req.Cache.NoPush {

@@ -81,7 +81,7 @@ func openStore(req *engine.Request, work string, log *slog.Logger) (*openedStore
 		log.Info("storage driver: native (vfs); overlay does not work here", "reason", err.Error())
 		return tryStore(req, work, driverVFS, nil)
 	}
-	return nil, engine.Errorf(engine.KindUsage, "%s=%s: want native or overlay", engine.FieldStorageDriver, req.StorageDriver)
+	return nil, badStorageDriver(req.StorageDriver)
 }
 
 // openOverlay opens an overlay store with the kernel's overlayfs, and

@@ -1,7 +1,6 @@
 package buildkit
 
 import (
-	"os"
 	"path/filepath"
 
 	"github.com/docker/cli/cli/config"
@@ -33,10 +32,8 @@ func attachables(req *engine.Request, daemon daemonConfig) ([]session.Attachable
 		var srcs []secretsprovider.Source
 		for _, s := range req.Secrets {
 			src := secretsprovider.Source{ID: s.ID, FilePath: s.Src, Env: s.Env}
-			if s.Env != "" {
-				if _, ok := os.LookupEnv(s.Env); !ok {
-					return nil, engine.Errorf(engine.KindUsage, "%s id=%s,env=%s: the environment variable is not set", engine.FieldSecrets, s.ID, s.Env)
-				}
+			if err := checkSecretEnv(s); err != nil {
+				return nil, err
 			}
 			srcs = append(srcs, src)
 		}

@@ -85,6 +85,37 @@ func TestUsageErrorsExitWithTwo(t *testing.T) {
 	})
 }
 
+// An engine's usage errors come before the context is fetched: a git
+// context that cannot be reached is never tried, and the message names
+// the flag (the engines name request fields).
+func TestEngineUsageErrorsComeBeforeTheContext(t *testing.T) {
+	Run(t, func(t *testing.T, sb *Sandbox) {
+		opt := map[string]string{"kimia": "--buildkit-opt", "kimia-bud": "--buildah-opt"}[sb.Binary]
+		unreachable := "--context=git://127.0.0.1:1/nothing.git"
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{opt + "=frobnicate=1"}, opt + " frobnicate"},
+			{[]string{"--cache", "--cache-repo=r.example/cache:v1", "--" + map[string]string{"kimia": "buildkit-opt=no-cache", "kimia-bud": "buildah-opt=jobs=1"}[sb.Binary]}, "--cache-repo"},
+			{[]string{"--secret=id=t,env=KIMIA_E2E_UNSET_SECRET_VARIABLE"}, "--secret id=t,env=KIMIA_E2E_UNSET_SECRET_VARIABLE: the environment variable is not set"},
+		} {
+			args := append([]string{"--no-push", unreachable}, tc.args...)
+			r := sb.Kimia(args...)
+			if tc.want == "--cache-repo" && sb.Binary == "kimia" {
+				// BuildKit takes a tagged cache repository as the cache's tag.
+				if r.Code != 7 {
+					t.Errorf("%v: exit %d, want 7 (the context), stderr %q", args, r.Code, r.Stderr)
+				}
+				continue
+			}
+			if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || strings.Contains(r.Stderr, "127.0.0.1:1") {
+				t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q, before the context is fetched", args, r.Code, r.Stderr, tc.want)
+			}
+		}
+	})
+}
+
 func TestBadContextExitsWithSeven(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
 		ctx := sb.Context(map[string]string{"NotADockerfile": "FROM scratch\n"})
