@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/flags"
 	"github.com/rapidfort/kimia/publish"
 	"github.com/rapidfort/kimia/registry"
 )
@@ -227,8 +228,9 @@ func TestPushOverTLS(t *testing.T) {
 	if err == nil {
 		t.Fatal("push to a registry with an unknown CA succeeded")
 	}
-	if !errors.Is(err, engine.ErrRegistry) || !strings.Contains(err.Error(), "--registry-certificate") {
-		t.Errorf("error %v: want a registry error that suggests --registry-certificate", err)
+	// The CLI shows request fields as flags.
+	if msg := engine.NameFields(err.Error(), flags.FieldNames("buildkit-opt")); !errors.Is(err, engine.ErrRegistry) || !strings.Contains(msg, "--registry-certificate="+reg.Host+"=CA.pem") {
+		t.Errorf("error %s: want a registry error that suggests --registry-certificate", msg)
 	}
 
 	cfg := engine.RegistryConfig{Certificates: []engine.HostFile{{Host: reg.Host, Path: reg.CAFile}}}
