@@ -13,6 +13,7 @@ import (
 
 	"github.com/rapidfort/kimia/engine"
 	"github.com/rapidfort/kimia/gitctx/gittest"
+	"github.com/rapidfort/kimia/internal/testenv"
 )
 
 func TestClassify(t *testing.T) {
@@ -62,11 +63,11 @@ func TestPrepareDirectory(t *testing.T) {
 	outside := t.TempDir()
 	os.WriteFile(filepath.Join(outside, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
 	ctx := t.TempDir()
-	gittest.WriteFiles(t, ctx, map[string]string{
+	testenv.WriteFiles(t, ctx, map[string]string{
 		"Dockerfile":         "FROM scratch\n",
 		"app/Dockerfile":     "FROM scratch\n",
-		"out":                "symlink:" + outside,
-		"app/Dockerfile.lnk": "symlink:../Dockerfile",
+		"out":                "->" + outside,
+		"app/Dockerfile.lnk": "->../Dockerfile",
 	})
 	for _, tc := range []struct {
 		name, sub, df string

@@ -34,12 +34,12 @@ import (
 	"github.com/rapidfort/kimia/attest/sbom"
 	"github.com/rapidfort/kimia/attest/sbom/syftgen"
 	"github.com/rapidfort/kimia/attest/sign"
-	"github.com/rapidfort/kimia/test/e2e"
+	"github.com/rapidfort/kimia/internal/testenv"
 )
 
 func repoRoot(b *testing.B) string {
 	b.Helper()
-	root, err := e2e.RepoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,10 +48,10 @@ func repoRoot(b *testing.B) string {
 
 // debian starts a registry with the Debian minbase image and returns it
 // with the image's reference.
-func debian(b *testing.B) (*e2e.Registry, string) {
+func debian(b *testing.B) (*testenv.Registry, string) {
 	b.Helper()
-	reg := e2e.StartRegistry(b, e2e.RegistryOptions{})
-	ref, err := e2e.PushDebian(reg, repoRoot(b))
+	reg := testenv.StartRegistry(b, testenv.RegistryOptions{})
+	ref, err := testenv.PushDebian(reg, repoRoot(b))
 	if err != nil {
 		b.Fatalf("Debian base image: %v", err)
 	}

@@ -33,7 +33,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/buildkit/client"
 
-	"github.com/rapidfort/kimia/test/e2e"
+	"github.com/rapidfort/kimia/internal/testenv"
 )
 
 var (
@@ -84,7 +84,7 @@ func main() {
 	}
 	bin, err := filepath.Abs(*binDir)
 	check(err)
-	root, err := e2e.RepoRoot()
+	root, err := testenv.RepoRoot()
 	check(err)
 	if *kaniko == "" {
 		out, err := exec.Command("bash", filepath.Join(root, "hack", "install-kaniko.sh")).Output()
@@ -99,10 +99,10 @@ func main() {
 
 	reg := startRegistry(work)
 	defer func() { reg.Process.Kill(); reg.Wait() }()
-	if _, err := e2e.PushBusybox(&e2e.Registry{Host: regHost}, e2e.DevCache()); err != nil {
+	if _, err := testenv.PushBusybox(&testenv.Registry{Host: regHost}, testenv.DevCache()); err != nil {
 		log.Fatalf("pushing busybox: %v", err)
 	}
-	debian, err := e2e.PushDebian(&e2e.Registry{Host: regHost}, root)
+	debian, err := testenv.PushDebian(&testenv.Registry{Host: regHost}, root)
 	if err != nil {
 		log.Fatalf("pushing debian: %v", err)
 	}

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rapidfort/kimia/internal/testenv"
 	"github.com/rapidfort/kimia/publish"
-	"github.com/rapidfort/kimia/test/e2e"
 )
 
 // dockerfile is one service of a monorepo: a shared dependency stage (a
@@ -34,7 +34,7 @@ func dockerfile(base, svc string) string {
 type pod struct {
 	b        *testing.B
 	bin      string
-	reg      *e2e.Registry
+	reg      *testenv.Registry
 	ctx      string
 	cacheDir string
 }
@@ -86,7 +86,7 @@ func (p pod) build(svc, dest string, extra ...string) podResult {
 
 func repoRoot(b *testing.B) string {
 	b.Helper()
-	root, err := e2e.RepoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,8 +108,8 @@ func BenchmarkScaleOut(b *testing.B) {
 	if binDir == "" {
 		binDir = filepath.Join(repoRoot(b), "bin")
 	}
-	reg := e2e.StartRegistry(b, e2e.RegistryOptions{})
-	if _, err := e2e.PushBusybox(reg, e2e.DevCache()); err != nil {
+	reg := testenv.StartRegistry(b, testenv.RegistryOptions{})
+	if _, err := testenv.PushBusybox(reg, testenv.DevCache()); err != nil {
 		b.Fatalf("base image: %v", err)
 	}
 	base := reg.Ref("library/busybox:latest")

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rapidfort/kimia/internal/testenv"
 )
 
 // Git runs git in dir with a fixed identity and clock, so that commit
@@ -42,28 +44,6 @@ func Git(t testing.TB, dir string, args ...string) string {
 		t.Fatalf("git %s (in %s): %v\n%s", strings.Join(args, " "), dir, err, errb.String())
 	}
 	return strings.TrimSpace(out.String())
-}
-
-// WriteFiles writes files (path -> content) under dir. A content that
-// starts with "symlink:" makes a symbolic link to the rest.
-func WriteFiles(t testing.TB, dir string, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if target, ok := strings.CutPrefix(content, "symlink:"); ok {
-			os.Remove(p)
-			if err := os.Symlink(target, p); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // Fixture is a set of bare repositories under Root:
@@ -101,7 +81,7 @@ func NewFixture(t testing.TB, from string) *Fixture {
 
 	lib := filepath.Join(work, "lib")
 	Git(t, work, "init", "-q", "lib")
-	WriteFiles(t, lib, map[string]string{"lib.txt": "library\n"})
+	testenv.WriteFiles(t, lib, map[string]string{"lib.txt": "library\n"})
 	Git(t, lib, "add", "-A")
 	Git(t, lib, "commit", "-q", "-m", "lib")
 	f.LibCommit = Git(t, lib, "rev-parse", "HEAD")
@@ -110,14 +90,14 @@ func NewFixture(t testing.TB, from string) *Fixture {
 
 	app := filepath.Join(work, "app")
 	Git(t, work, "init", "-q", "app")
-	WriteFiles(t, app, map[string]string{
+	testenv.WriteFiles(t, app, map[string]string{
 		"big.bin":        bigFile(),
 		"Dockerfile":     "FROM " + from + "\nCOPY . /ctx/\n",
 		"version.txt":    "v1\n",
 		"app/Dockerfile": "FROM " + from + "\nCOPY . /app/\n",
 		"app/hello.txt":  "hello from app\n",
-		"current":        "symlink:version.txt",
-		"abs":            "symlink:/etc/hostname",
+		"current":        "->version.txt",
+		"abs":            "->/etc/hostname",
 	})
 	Git(t, app, "add", "-A")
 	Git(t, app, "commit", "-q", "-m", "v1")
@@ -126,12 +106,12 @@ func NewFixture(t testing.TB, from string) *Fixture {
 	Git(t, app, "tag", f.LightweightTag)
 
 	Git(t, app, "checkout", "-q", "-b", "feature")
-	WriteFiles(t, app, map[string]string{"version.txt": "feature\n"})
+	testenv.WriteFiles(t, app, map[string]string{"version.txt": "feature\n"})
 	Git(t, app, "commit", "-q", "-am", "feature")
 	f.Feature = Git(t, app, "rev-parse", "HEAD")
 
 	Git(t, app, "checkout", "-q", "main")
-	WriteFiles(t, app, map[string]string{"version.txt": "main\n"})
+	testenv.WriteFiles(t, app, map[string]string{"version.txt": "main\n"})
 	Git(t, app, "rm", "-q", "big.bin")
 	// A relative URL, resolved against wherever app.git is fetched from,
 	// so the same repository works over every transport.

@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
-	"github.com/rapidfort/kimia/test/e2e"
+	"github.com/rapidfort/kimia/internal/testenv"
 )
 
 func main() {
@@ -37,10 +37,10 @@ func run() error {
 	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
 	go srv.Serve(l)
 	defer srv.Close()
-	reg := &e2e.Registry{Host: l.Addr().String()}
+	reg := &testenv.Registry{Host: l.Addr().String()}
 	fmt.Fprintf(os.Stderr, "demo: embedded registry on %s\n", reg.Host)
 
-	if _, err := e2e.PushBusybox(reg, e2e.DevCache()); err != nil {
+	if _, err := testenv.PushBusybox(reg, testenv.DevCache()); err != nil {
 		return fmt.Errorf("pushing the busybox base image: %w", err)
 	}
 	base := reg.Ref("library/busybox:latest")

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // End-to-end tests of the supply-chain step: SBOMs, provenance, their
@@ -22,6 +24,7 @@ import (
 
 	"github.com/rapidfort/kimia/engine"
 	"github.com/rapidfort/kimia/gitctx/gittest"
+	"github.com/rapidfort/kimia/internal/testenv"
 )
 
 const (
@@ -642,7 +645,7 @@ func TestSigningFailuresReportThePush(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
 		key, _ := cosignKeys(t, sb, sb.Join("keys"), attestKeyPassword)
 		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + sb.Busybox() + "\nCOPY a.txt /a.txt\n", "a.txt": "a\n"})
-		proxy := StartFlakyProxy(t, sb.Registry, func(n int64, r *http.Request) string {
+		proxy := testenv.StartFlakyProxy(t, sb.Registry, func(n int64, r *http.Request) string {
 			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256-") && strings.HasSuffix(r.URL.Path, ".sig") {
 				return "immutable"
 			}

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // End-to-end tests of what a build produces, run on both binaries: the
@@ -20,6 +22,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/internal/testenv"
 	"github.com/rapidfort/kimia/publish"
 )
 
@@ -326,8 +329,8 @@ func copyForWorker(t *testing.T, sb *Sandbox, src string) string {
 func TestBaseImageOverTLS(t *testing.T) {
 	// 127.0.0.2: a loopback address that must not be taken for a local
 	// plain-HTTP registry.
-	tlsReg := StartRegistry(t, RegistryOptions{TLS: true, Host: "127.0.0.2"})
-	if _, err := PushBusybox(tlsReg, env.CacheDir); err != nil {
+	tlsReg := testenv.StartRegistry(t, testenv.RegistryOptions{TLS: true, Host: "127.0.0.2"})
+	if _, err := testenv.PushBusybox(tlsReg, env.CacheDir); err != nil {
 		t.Fatal(err)
 	}
 	Run(t, func(t *testing.T, sb *Sandbox) {
@@ -382,7 +385,7 @@ func TestImageDownloadRetry(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
 		// The first manifest requests fail with 503; the pull succeeds
 		// only when kimia retries.
-		proxy := StartFlakyProxy(t, sb.Registry, func(n int64, r *http.Request) string {
+		proxy := testenv.StartFlakyProxy(t, sb.Registry, func(n int64, r *http.Request) string {
 			if strings.Contains(r.URL.Path, "/manifests/") && n <= 6 {
 				return "503"
 			}

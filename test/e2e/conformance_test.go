@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // Conformance: the same Dockerfiles built by kimia (BuildKit) and
@@ -31,7 +33,7 @@ import (
 func conformanceWorkers(t *testing.T) (kimia, bud *Sandbox) {
 	t.Helper()
 	if env == nil {
-		t.Fatal("e2e environment not set up: run through go test ./test/e2e (TestMain)")
+		t.Fatal("e2e environment not set up: run through go test -tags e2e ./test/e2e (TestMain)")
 	}
 	var k, b *Worker
 	for _, w := range env.Workers {

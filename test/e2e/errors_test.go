@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rapidfort/kimia/internal/testenv"
 )
 
 // assertNothingLeft checks what a finished kimia run may not leave: files
@@ -137,8 +141,8 @@ func TestBuildErrors(t *testing.T) {
 
 func TestPrivateBaseImage(t *testing.T) {
 	const password = "pull-s3cret-e2e"
-	priv := StartRegistry(t, RegistryOptions{User: "puller", Password: password})
-	if _, err := PushBusybox(priv, env.CacheDir); err != nil {
+	priv := testenv.StartRegistry(t, testenv.RegistryOptions{User: "puller", Password: password})
+	if _, err := testenv.PushBusybox(priv, env.CacheDir); err != nil {
 		t.Fatal(err)
 	}
 	Run(t, func(t *testing.T, sb *Sandbox) {

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // kimia's own images, images/kimia and images/kimia-bud, built by kimia

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -11,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rapidfort/kimia/internal/testenv"
 )
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -30,12 +34,12 @@ func Main(m *testing.M) int {
 }
 
 func setup() error {
-	root, err := RepoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
 	}
 	e := &Env{RepoRoot: root}
-	e.CacheDir = DevCache()
+	e.CacheDir = testenv.DevCache()
 	binDir := os.Getenv("KIMIA_BIN_DIR")
 	if binDir == "" {
 		cmd := exec.Command("make", "-C", root, "build")
@@ -84,42 +88,14 @@ func setup() error {
 	if err != nil {
 		return err
 	}
-	e.Registry, err = startRegistry(dir, RegistryOptions{})
+	e.Registry, err = testenv.NewRegistry(dir, testenv.RegistryOptions{})
 	if err != nil {
 		return err
 	}
-	if e.Busybox, err = PushBusybox(e.Registry, e.CacheDir); err != nil {
+	if e.Busybox, err = testenv.PushBusybox(e.Registry, e.CacheDir); err != nil {
 		e.Registry.Stop()
 		return err
 	}
 	env = e
 	return nil
-}
-
-// DevCache is where hack/ caches tools and test assets (hack/versions.sh:
-// $KIMIA_DEV_CACHE, else $XDG_CACHE_HOME/kimia, else ~/.cache/kimia).
-func DevCache() string {
-	if d := os.Getenv("KIMIA_DEV_CACHE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "kimia")
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "kimia")
-}
-
-// RepoRoot is the directory of go.mod above the working directory (the
-// benchmarks use it too).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; d != "/"; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("no go.mod above %s", dir)
 }

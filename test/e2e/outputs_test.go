@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // End-to-end tests of the shared outputs (push, digest files, archives)
@@ -23,6 +25,7 @@ import (
 
 	"github.com/rapidfort/kimia/engine"
 	"github.com/rapidfort/kimia/flags"
+	"github.com/rapidfort/kimia/internal/testenv"
 	"github.com/rapidfort/kimia/publish"
 	"github.com/rapidfort/kimia/registry"
 )
@@ -43,13 +46,13 @@ func randomImage(t *testing.T) v1.Image {
 }
 
 // served returns the digest the registry serves for ref.
-func served(t *testing.T, reg *Registry, ref string) v1.Hash {
+func served(t *testing.T, reg *testenv.Registry, ref string) v1.Hash {
 	t.Helper()
 	return reg.Descriptor(t, ref).Digest
 }
 
 func TestPushSeveralDestinations(t *testing.T) {
-	reg := StartRegistry(t, RegistryOptions{})
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	img := randomImage(t)
 	want, _ := img.Digest()
 	dests := []string{reg.Ref("app/one:v1"), reg.Ref("app/two:v2"), reg.Ref("app/one:latest")}
@@ -86,7 +89,7 @@ func TestPushSeveralDestinations(t *testing.T) {
 }
 
 func TestPushIndex(t *testing.T) {
-	reg := StartRegistry(t, RegistryOptions{})
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	idx, err := random.Index(1024, 2, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +112,7 @@ func TestPushIndex(t *testing.T) {
 }
 
 func TestDigestFilesMatchTheRegistry(t *testing.T) {
-	reg := StartRegistry(t, RegistryOptions{})
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	img := randomImage(t)
 	dests := []string{reg.Ref("files/a:1"), reg.Ref("files/b:2")}
 	c := registry.New(plainConfig(reg.Host), 0, fastBackoff)
@@ -220,7 +223,7 @@ func TestOCILayoutOutput(t *testing.T) {
 }
 
 func TestPushOverTLS(t *testing.T) {
-	reg := StartRegistry(t, RegistryOptions{TLS: true, Host: "127.0.0.2"})
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{TLS: true, Host: "127.0.0.2"})
 	img := randomImage(t)
 	dest := reg.Ref("tls/app:1")
 
@@ -249,7 +252,7 @@ func TestPushOverTLS(t *testing.T) {
 }
 
 func TestPushWithAuth(t *testing.T) {
-	reg := StartRegistry(t, RegistryOptions{User: "builder", Password: "s3cret-pw"})
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{User: "builder", Password: "s3cret-pw"})
 	img := randomImage(t)
 	dest := reg.Ref("private/app:1")
 	writeConfig := func(user, pw string) string {
@@ -290,7 +293,7 @@ func TestPushWithAuth(t *testing.T) {
 }
 
 func TestPushRetriesThroughAFlakyRegistry(t *testing.T) {
-	reg := StartRegistry(t, RegistryOptions{})
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	// During an outage of 24 requests, every third request fails,
 	// alternately with 503 and a connection reset.
 	everyThird := func(n int64, _ *http.Request) string {
@@ -305,7 +308,7 @@ func TestPushRetriesThroughAFlakyRegistry(t *testing.T) {
 		}
 		return ""
 	}
-	proxy := StartFlakyProxy(t, reg, everyThird)
+	proxy := testenv.StartFlakyProxy(t, reg, everyThird)
 	img := randomImage(t)
 	want, _ := img.Digest()
 	cfg := plainConfig(proxy.Host)
@@ -342,7 +345,7 @@ func TestPushRetriesThroughAFlakyRegistry(t *testing.T) {
 	})
 	t.Run("auth failures are not retried", func(t *testing.T) {
 		proxy.SetFail(func(int64, *http.Request) string { return "" })
-		authReg := StartRegistry(t, RegistryOptions{User: "u", Password: "p"})
+		authReg := testenv.StartRegistry(t, testenv.RegistryOptions{User: "u", Password: "p"})
 		start := time.Now()
 		_, err := registry.New(plainConfig(authReg.Host), 5, registry.Backoff{Initial: time.Second, Max: time.Second, Factor: 1}).
 			Push(context.Background(), img, []string{authReg.Ref("x/y:1")}, registry.PushOptions{})
@@ -356,7 +359,7 @@ func TestPushRetriesThroughAFlakyRegistry(t *testing.T) {
 }
 
 func TestImmutableTagErrors(t *testing.T) {
-	reg := StartRegistry(t, RegistryOptions{})
+	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
 	img := randomImage(t)
 	want, _ := img.Digest()
 	// Refuse tag writes the way ECR does for an immutable repository.
@@ -382,8 +385,8 @@ func TestImmutableTagErrors(t *testing.T) {
 
 // StartImmutableProxy answers tag writes with ECR's immutability error and
 // passes everything else to reg.
-func StartImmutableProxy(t *testing.T, reg *Registry) string {
-	p := StartFlakyProxy(t, reg, func(_ int64, r *http.Request) string {
+func StartImmutableProxy(t *testing.T, reg *testenv.Registry) string {
+	p := testenv.StartFlakyProxy(t, reg, func(_ int64, r *http.Request) string {
 		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") && !strings.Contains(r.URL.Path, "/manifests/sha256:") {
 			return "immutable"
 		}

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // The shipped manifests (deploy/), run as pods: kimia's image under runc
@@ -15,6 +17,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/rapidfort/kimia/internal/testenv"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -98,7 +101,7 @@ func contextBind(dir string) specs.Mount {
 }
 
 // dockerConfig is a docker config.json with credentials for reg.
-func dockerConfig(reg *Registry) string {
+func dockerConfig(reg *testenv.Registry) string {
 	return `{"auths":{"` + reg.Host + `":{"auth":"` + b64(reg.User+":"+reg.Password) + `"}}}`
 }
 
@@ -108,7 +111,7 @@ func dockerConfig(reg *Registry) string {
 // registry that requires them.
 func runJobBuild(t *testing.T, sb *Sandbox, b *builtImage) {
 	t.Helper()
-	auth := StartRegistry(t, RegistryOptions{User: "kimia", Password: "s3cret-" + sb.Name})
+	auth := testenv.StartRegistry(t, testenv.RegistryOptions{User: "kimia", Password: "s3cret-" + sb.Name})
 	job := manifestJob(t, "deploy/job.yaml")
 	ctx := sb.Context(rootlessDockerfile(sb))
 	ref := auth.Ref(freshRepo(sb, "job") + ":1")

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // A Kubernetes pod, simulated faithfully enough to trust: the container

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // kimia as an unprivileged user, and as the seed README's Kubernetes Job

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -23,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
 	"github.com/rapidfort/kimia/engine"
+	"github.com/rapidfort/kimia/internal/testenv"
 )
 
 // Worker is one way of running kimia: a binary, as root or as an
@@ -45,7 +48,7 @@ func (w *Worker) Rootless() bool { return w.UID != 0 }
 type Env struct {
 	RepoRoot string
 	CacheDir string
-	Registry *Registry
+	Registry *testenv.Registry
 	Busybox  v1.Hash
 	Workers  []*Worker
 	// TestUser is the unprivileged user rootless workers run as.
@@ -65,7 +68,7 @@ func Current() *Env { return env }
 type Sandbox struct {
 	*Worker
 	T        *testing.T
-	Registry *Registry
+	Registry *testenv.Registry
 	// Dir is a directory owned by the worker's user, removed afterwards.
 	Dir string
 	// Env is added to the environment of every kimia run.
@@ -99,7 +102,7 @@ func RunSerial(t *testing.T, f func(t *testing.T, sb *Sandbox)) {
 func run(t *testing.T, parallel bool, f func(t *testing.T, sb *Sandbox)) {
 	t.Helper()
 	if env == nil {
-		t.Fatal("e2e environment not set up: run through go test ./test/e2e (TestMain)")
+		t.Fatal("e2e environment not set up: run through go test -tags e2e ./test/e2e (TestMain)")
 	}
 	for _, w := range env.Workers {
 		w := w
@@ -161,7 +164,7 @@ func (sb *Sandbox) Busybox() string { return sb.Registry.Ref("library/busybox:la
 // first use.
 func (sb *Sandbox) Debian() string {
 	sb.T.Helper()
-	env.debianOnce.Do(func() { env.debianRef, env.debianErr = PushDebian(env.Registry, env.RepoRoot) })
+	env.debianOnce.Do(func() { env.debianRef, env.debianErr = testenv.PushDebian(env.Registry, env.RepoRoot) })
 	if env.debianErr != nil {
 		sb.T.Fatalf("Debian base image: %v", env.debianErr)
 	}
@@ -183,35 +186,9 @@ func (sb *Sandbox) Context(files map[string]string) string {
 		sb.T.Fatal(err)
 	}
 	os.Chmod(dir, 0o755)
-	WriteFiles(sb.T, dir, files)
+	testenv.WriteFiles(sb.T, dir, files)
 	sb.chown(dir)
 	return dir
-}
-
-// WriteFiles writes files into dir (see Sandbox.Context).
-func WriteFiles(t testing.TB, dir string, files map[string]string) {
-	t.Helper()
-	for p, content := range files {
-		full := filepath.Join(dir, p)
-		if strings.HasSuffix(p, "/") {
-			if err := os.MkdirAll(full, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(content, "->") {
-			if err := os.Symlink(strings.TrimPrefix(content, "->"), full); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // Result is one run of a kimia binary.

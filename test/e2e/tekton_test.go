@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // deploy/tekton/kimia.yaml's step, run as Tekton would run it: params,

@@ -2,7 +2,7 @@
 // registry on loopback (plain, TLS, htpasswd auth), offline base images,
 // and a runner that executes every test against each binary, as BuildKit's
 // integration sandbox runs each test against every worker.
-package e2e
+package testenv
 
 import (
 	"crypto/ecdsa"
@@ -64,7 +64,7 @@ type Registry struct {
 // ends.
 func StartRegistry(t testing.TB, o RegistryOptions) *Registry {
 	t.Helper()
-	r, err := startRegistry(t.TempDir(), o)
+	r, err := NewRegistry(t.TempDir(), o)
 	if err != nil {
 		t.Fatalf("starting registry: %v", err)
 	}
@@ -72,7 +72,9 @@ func StartRegistry(t testing.TB, o RegistryOptions) *Registry {
 	return r
 }
 
-func startRegistry(dir string, o RegistryOptions) (*Registry, error) {
+// NewRegistry starts a registry whose data lives in dir, for callers
+// without a test (the e2e set-up, benchmarks, the demo); they stop it.
+func NewRegistry(dir string, o RegistryOptions) (*Registry, error) {
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		return nil, fmt.Errorf("docker-registry is not installed (Debian package docker-registry; run hack/setup.sh): %w", err)
