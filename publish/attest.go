@@ -159,6 +159,10 @@ func attestImage(ctx context.Context, b Build, o Options, t Tools, img *Image, l
 	docs := make([]*sbom.Document, len(att.images))
 	if a.SBOM {
 		sbomStart := time.Now()
+		sbomCache := ""
+		if req.Cache.Enabled && req.Cache.Dir != "" {
+			sbomCache = filepath.Join(req.Cache.Dir, "sbom")
+		}
 		// Two images at a time: syft keeps a layer index in memory and
 		// the machines kimia runs on are small.
 		errs := make([]error, len(att.images))
@@ -176,6 +180,7 @@ func attestImage(ctx context.Context, b Build, o Options, t Tools, img *Image, l
 					ToolName:    "kimia",
 					ToolVersion: KimiaVersion,
 					Created:     created,
+					CacheDir:    sbomCache,
 				})
 				if errs[i] != nil {
 					errs[i] = fmt.Errorf("generating the SBOM of the %s image: %w", pi.platform, errs[i])
@@ -186,7 +191,13 @@ func attestImage(ctx context.Context, b Build, o Options, t Tools, img *Image, l
 		if err := errors.Join(errs...); err != nil {
 			return nil, engine.Canceled(ctx, engine.Wrap(engine.KindInternal, err))
 		}
-		log.Info("generated SBOMs", "images", len(att.images), "seconds", fmt.Sprintf("%.2f", time.Since(sbomStart).Seconds()))
+		cached := 0
+		for _, d := range docs {
+			if d != nil && d.Cached {
+				cached++
+			}
+		}
+		log.Info("generated SBOMs", "images", len(att.images), "cached", cached, "seconds", fmt.Sprintf("%.2f", time.Since(sbomStart).Seconds()))
 	}
 
 	for i, pi := range att.images {

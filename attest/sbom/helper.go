@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -133,6 +134,33 @@ func (h *Helper) Generate(ctx context.Context, img v1.Image, opts Options) (*Doc
 		}
 		opts.Subject = d
 	}
+	if opts.Format == "" {
+		opts.Format = FormatSPDX
+	}
+	if opts.Created.IsZero() {
+		opts.Created = time.Now()
+	}
+	opts.Created = opts.Created.UTC().Truncate(time.Second)
+	key := ""
+	if opts.CacheDir != "" {
+		var err error
+		if key, err = cacheKey(img, opts); err != nil {
+			return nil, err
+		}
+		if doc := fromCache(opts.CacheDir, key, opts.Subject, opts.Created); doc != nil {
+			return doc, nil
+		}
+	}
+	doc, err := h.generate(ctx, img, opts)
+	if err == nil && key != "" {
+		// A cache that cannot be written only costs the next build.
+		_ = toCache(opts.CacheDir, key, doc, opts.Created)
+	}
+	return doc, err
+}
+
+// generate asks the helper.
+func (h *Helper) generate(ctx context.Context, img v1.Image, opts Options) (*Document, error) {
 	dir, err := os.MkdirTemp(opts.TempDir, "kimia-sbom-image-")
 	if err != nil {
 		return nil, fmt.Errorf("creating a directory for the SBOM: %w", err)

@@ -38,8 +38,9 @@ type Options struct {
 	// means the digest of the image given (the helper is given a copy
 	// of the image with uncompressed layers, whose digest differs).
 	Subject v1.Hash
-	// CacheDir, when set, keeps catalogs between builds (--cache-dir):
-	// an image whose layers were all cataloged before is not read again.
+	// CacheDir, when set, keeps documents between builds (under
+	// --cache-dir): the SBOM of an image whose layers and platform were
+	// cataloged before is not made again (see cache.go).
 	CacheDir string
 }
 
@@ -53,4 +54,6 @@ type Document struct {
 	Packages int
 	// JSON is the document.
 	JSON []byte
+	// Cached is set when the document came from Options.CacheDir.
+	Cached bool `json:"-"`
 }

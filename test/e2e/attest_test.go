@@ -8,6 +8,7 @@ package e2e
 // binaries.
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -389,6 +390,50 @@ func TestReproducibleImageDigestUnchangedByAttestations(t *testing.T) {
 		s2 := attestationsOf(t, idx2)[plain.String()][predicateSPDX]
 		if s1 == nil || mustJSON(s1) != mustJSON(s2) {
 			t.Error("the SBOM of a reproducible build changed between two builds")
+		}
+	})
+}
+
+// With --cache, an image rebuilt with the same layers takes its SBOM from
+// --cache-dir, and that SBOM is the one a build without the cache makes.
+func TestSBOMCache(t *testing.T) {
+	Run(t, func(t *testing.T, sb *Sandbox) {
+		sb.Require(engine.FeatureReproducible)
+		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + sb.Busybox() + "\nARG V\nLABEL v=$V\nCOPY a.txt /a.txt\n", "a.txt": "a\n"})
+		cacheDir := sb.Join("cache")
+		sb.Env = append(sb.Env, "SOURCE_DATE_EPOCH=1700000000")
+		build := func(v, sbomFile string, extra ...string) *Result {
+			args := append([]string{"--context", ctx, "--destination", sb.Registry.Ref("attest/sbomcache-" + sb.Name + ":" + v), "--reproducible",
+				"--platform", "linux/amd64", "--attestation=max", "--build-arg", "V=" + v, "--sbom-file", sbomFile}, sb.Registry.Flags()...)
+			return sb.MustKimia(append(args, extra...)...)
+		}
+		first := build("1", sb.Join("sbom1.json"), "--cache", "--cache-dir", cacheDir)
+		if !strings.Contains(first.Stderr, "cached=0") {
+			t.Errorf("the first build did not make its SBOM:\n%s", tailOf(first.Stderr, 5))
+		}
+		entries, _ := filepath.Glob(filepath.Join(cacheDir, "sbom", "*.json"))
+		if len(entries) != 1 {
+			t.Fatalf("%d SBOM cache entries after one build, want 1", len(entries))
+		}
+		hit := build("2", sb.Join("sbom2.json"), "--cache", "--cache-dir", cacheDir)
+		if !strings.Contains(hit.Stderr, "cached=1") {
+			t.Errorf("a rebuild with the same layers did not take its SBOM from the cache:\n%s", tailOf(hit.Stderr, 5))
+		}
+		build("2", sb.Join("sbom3.json"))
+		got, err := os.ReadFile(sb.Join("sbom2.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := os.ReadFile(sb.Join("sbom3.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("the SBOM from the cache differs from the one made without it:\n%s\nwant\n%s", tailOf(string(got), 3), tailOf(string(want), 3))
+		}
+		one, _ := os.ReadFile(sb.Join("sbom1.json"))
+		if bytes.Equal(one, got) {
+			t.Error("the SBOMs of two images with different digests are equal: the cache did not rewrite the subject")
 		}
 	})
 }

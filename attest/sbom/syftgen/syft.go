@@ -5,8 +5,6 @@ package syftgen
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -172,9 +170,7 @@ func cycloneDXJSON(bom *cyclonedx.BOM, opts sbom.Options, digest v1.Hash) ([]byt
 	}
 	// A serial number derived from the image keeps the SBOM of an
 	// unchanged image unchanged; it is a UUID URN as CycloneDX requires.
-	sum := sha256.Sum256([]byte("kimia-sbom:" + digest.String()))
-	u := hex.EncodeToString(sum[:16])
-	bom.SerialNumber = fmt.Sprintf("urn:uuid:%s-%s-5%s-8%s-%s", u[0:8], u[8:12], u[13:16], u[17:20], u[20:32])
+	bom.SerialNumber = sbom.SerialNumber(digest)
 	if bom.Metadata == nil {
 		bom.Metadata = &cyclonedx.Metadata{}
 	}
