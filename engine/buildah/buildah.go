@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"go.podman.io/buildah/imagebuildah"
 
 	"github.com/rapidfort/kimia/engine"
@@ -232,24 +231,4 @@ func (p *phases) done(name string) {
 	now := time.Now()
 	p.log.Debug("phase", "phase", name, "seconds", fmt.Sprintf("%.3f", now.Sub(p.last).Seconds()))
 	p.last = now
-}
-
-// configureLogrus sends Buildah's own log (logrus) to the progress
-// writer, as verbose as the kimia logger.
-func configureLogrus(req *engine.Request, log *slog.Logger) {
-	if req.Progress != nil {
-		logrus.SetOutput(req.Progress)
-	}
-	logrus.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableQuote: true})
-	ctx := context.Background()
-	switch {
-	case log.Enabled(ctx, slog.LevelDebug-4):
-		logrus.SetLevel(logrus.TraceLevel)
-	case log.Enabled(ctx, slog.LevelDebug):
-		logrus.SetLevel(logrus.DebugLevel)
-	case log.Enabled(ctx, slog.LevelInfo):
-		logrus.SetLevel(logrus.WarnLevel)
-	default:
-		logrus.SetLevel(logrus.ErrorLevel)
-	}
 }

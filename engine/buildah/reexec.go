@@ -38,6 +38,7 @@ const helperDiagnosisEnv = hostfacts.IDMapDiagnosisEnv
 // included, runs as root of that namespace. It must run before any
 // goroutine or flag parsing: it may exec.
 func InitReexec() (bool, error) {
+	capHelperLogLevel()
 	if buildah.InitReexec() {
 		return true, nil
 	}

@@ -275,6 +275,46 @@ func TestBuildSecretStaysOutOfTheImage(t *testing.T) {
 	})
 }
 
+// At debug and trace verbosity, in text and JSON, no secret value reaches
+// the log, also a secret mounted as an environment variable (Buildah
+// prints a RUN's runtime spec, environment included, at debug level), and
+// in JSON every log record is JSON.
+func TestBuildSecretStaysOutOfDebugLogs(t *testing.T) {
+	const secret = "s3cr3t-debug-e2e"
+	Run(t, func(t *testing.T, sb *Sandbox) {
+		sb.Require(engine.FeatureSecrets)
+		src := sb.Join("token.txt")
+		if err := os.WriteFile(src, []byte(secret+"-file"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sb.chown(src)
+		sb.Env = append(sb.Env, "E2E_SECRET_ENV="+secret+"-env")
+		ctx := sb.Context(map[string]string{"Dockerfile": "FROM " + sb.Busybox() + "\n" +
+			"RUN --mount=type=secret,id=envtok,env=B test -n \"$B\" && echo env-ok > /env-ok\n" +
+			"RUN --mount=type=secret,id=tok test -s /run/secrets/tok && echo file-ok > /file-ok\n"})
+		for _, args := range [][]string{
+			{"--verbosity=debug"},
+			{"--verbosity=trace", "--log-format=json"},
+		} {
+			r := sb.MustKimia(append([]string{"--context", ctx, "--no-push", "--secret=id=tok,src=" + src, "--secret=id=envtok,env=E2E_SECRET_ENV"}, args...)...)
+			if strings.Contains(r.Stderr, secret) || strings.Contains(r.Stdout, secret) {
+				for _, l := range strings.Split(r.Stderr, "\n") {
+					if strings.Contains(l, secret) {
+						t.Errorf("%v: a secret value is in the log: %.300s", args, l)
+					}
+				}
+			}
+			if args[len(args)-1] == "--log-format=json" {
+				for _, l := range strings.Split(r.Stderr, "\n") {
+					if strings.HasPrefix(l, "level=") || strings.HasPrefix(l, "time=") {
+						t.Errorf("%v: a text log record among JSON: %.200s", args, l)
+					}
+				}
+			}
+		}
+	})
+}
+
 func TestBuildStorageDrivers(t *testing.T) {
 	Run(t, func(t *testing.T, sb *Sandbox) {
 		ctx := sb.Context(map[string]string{
