@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/spdx/tools-golang/convert"
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	"github.com/spdx/tools-golang/spdx/v2/v2_3"
+	"golang.org/x/sys/unix"
 
 	// syft's RPM database cataloger needs an SQL driver; without it
 	// cataloging fails.
@@ -51,9 +53,17 @@ func licenseScanner() (context.Context, error) {
 }
 
 // Prepare starts, in the background, the one-time set-up Generate needs,
-// so that it overlaps other work (the build).
+// so that it overlaps other work (the build). The set-up (compiling the
+// license scanner's patterns, a second or two of CPU) must not slow the
+// build it overlaps on a two-core pod, so its thread yields: nice 10, for
+// that thread only (Linux keeps a nice value per thread; the thread ends
+// with the goroutine, which keeps it locked).
 func Prepare() {
-	go func() { _, _ = licenseScanner() }()
+	go func() {
+		runtime.LockOSThread()
+		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 10)
+		_, _ = licenseScanner()
+	}()
 }
 
 // withValues is ctx (its deadline and cancellation) with the values of
