@@ -2,6 +2,7 @@ package buildah
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -55,7 +56,10 @@ func redactor(req *engine.Request) *strings.Replacer {
 				v = string(b)
 			}
 		}
-		for _, x := range []string{v, strings.TrimSpace(v), strconv.Quote(v)[1 : len(strconv.Quote(v))-1]} {
+		// As written, trimmed (a file's final newline), and escaped as Go
+		// and JSON escape it inside quotes (%#v, an encoded spec).
+		quoted := strconv.Quote(v)
+		for _, x := range []string{v, strings.TrimSpace(v), quoted[1 : len(quoted)-1]} {
 			if x != "" && !slices.Contains(values, x) {
 				values = append(values, x)
 			}
@@ -104,16 +108,14 @@ func (h *slogHook) Fire(e *logrus.Entry) error {
 }
 
 func toString(v any) string {
-	if err, ok := v.(error); ok {
-		return err.Error()
+	switch v := v.(type) {
+	case error:
+		return v.Error()
+	case string:
+		return v
 	}
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(slogValue(v), "\n", " "), "\t", " "))
+	return fmt.Sprint(v)
 }
-
-func slogValue(v any) string { return slog.AnyValue(v).String() }
 
 // capHelperLogLevel keeps Buildah's helper processes (the chroot runtime,
 // the copier), which log straight to stderr at the level the parent hands
