@@ -104,7 +104,7 @@ func commonFlags(optionFlag, engineName string) []cli.Flag {
 		strFlag(catOutput, "image-name-with-digest-file", nil, "", "write repo@digest, one line per destination, to this file"),
 		strFlag(catOutput, "image-name-tag-with-digest-file", nil, "", "write [{image, digest}] JSON, one entry per destination tag, to this file"),
 		strFlag(catOutput, "metadata-file", nil, "", "write build metadata (destinations, digests, platforms, sizes, duration, cache hits) as JSON to this file"),
-		intFlag(catOutput, "push-retry", 3, "retries of a push after a transient failure (5xx, 429, reset, timeout), with exponential backoff"),
+		intFlag(catOutput, "push-retry", 3, "retries of a whole push after a transient failure (5xx, 429, reset, timeout), with exponential backoff; single requests are first retried on their own, honouring Retry-After"),
 		intFlag(catOutput, "push-retry-initial-delay", 1000, "milliseconds before the first push retry"),
 		intFlag(catOutput, "push-retry-max-delay", 30000, "longest wait in milliseconds between push retries"),
 		&cli.Float64Flag{Name: "push-retry-backoff-multiplier", Value: 2, Usage: "growth factor of the wait between push retries", Category: catOutput, EnvVars: envs("push-retry-backoff-multiplier")},

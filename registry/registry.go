@@ -104,12 +104,13 @@ func (c *Client) Transport(host string, op engine.Op) (http.RoundTripper, error)
 		tc.Certificates = append(tc.Certificates, pair)
 	}
 	t.TLSClientConfig = tc
-	return t, nil
+	return &retryTransport{base: t}, nil
 }
 
 // Options returns go-containerregistry options for operations against
-// host. go-containerregistry's own retries are off: kimia retries whole
-// operations itself (see retry), so --push-retry N means N retries.
+// host. go-containerregistry's own retries are off: the transport retries
+// single requests (retryTransport), and kimia retries whole operations
+// (see retry), so --push-retry N means N whole retries on top.
 func (c *Client) Options(ctxOpt remote.Option, host string, op engine.Op) ([]remote.Option, error) {
 	t, err := c.Transport(host, op)
 	if err != nil {

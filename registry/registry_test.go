@@ -96,6 +96,9 @@ func flaky(n int64) (*httptest.Server, *atomic.Int64) {
 }
 
 func TestPushRetriesTransientFailures(t *testing.T) {
+	old := requestBackoff
+	requestBackoff = Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Factor: 2}
+	defer func() { requestBackoff = old }()
 	img, err := random.Image(256, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -105,9 +108,9 @@ func TestPushRetriesTransientFailures(t *testing.T) {
 		s, failed := flaky(2)
 		defer s.Close()
 		host := strings.TrimPrefix(s.URL, "http://")
-		c := New(engine.RegistryConfig{InsecureRegistries: []string{host}}, 3, fast)
+		c := New(engine.RegistryConfig{InsecureRegistries: []string{host}}, 0, fast)
 		if _, err := c.Push(context.Background(), img, []string{host + "/app:v1"}, PushOptions{Jobs: 1}); err != nil {
-			t.Fatalf("push through two 503s with three retries: %v", err)
+			t.Fatalf("push through two 503s, retried request by request: %v", err)
 		}
 		if failed.Load() != 2 {
 			t.Errorf("%d failed requests, want 2", failed.Load())
@@ -123,4 +126,60 @@ func TestPushRetriesTransientFailures(t *testing.T) {
 			t.Fatalf("push past the retry budget: %v (kind %v), want a registry error", err, engine.KindOf(err))
 		}
 	})
+}
+
+// A registry that rate-limits with Retry-After, or fails one request in a
+// few, is got through request by request: a push with no whole retries
+// succeeds, and waits as the registry says.
+func TestRequestsAreRetriedOneByOne(t *testing.T) {
+	old := requestBackoff
+	requestBackoff = Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Factor: 2}
+	defer func() { requestBackoff = old }()
+	img, err := random.Image(256, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	var n, limited atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch c := n.Add(1); {
+		case c == 2:
+			w.Header().Set("Retry-After", "1")
+			limited.Add(1)
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+			return
+		case c%4 == 0:
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	start := time.Now()
+	c := New(engine.RegistryConfig{InsecureRegistries: []string{host}}, 0, Backoff{Initial: time.Hour})
+	if _, err := c.Push(context.Background(), img, []string{host + "/app:v1"}, PushOptions{Jobs: 1}); err != nil {
+		t.Fatalf("push with every fourth request failing and no whole retries: %v", err)
+	}
+	if limited.Load() != 1 {
+		t.Fatalf("the registry rate-limited %d requests, want 1", limited.Load())
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("the push took %s: Retry-After: 1 was not honoured", d)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for h, want := range map[string]time.Duration{
+		"":                              0,
+		"3":                             3 * time.Second,
+		"soon":                          0,
+		"Thu, 01 Jan 2026 00:00:05 GMT": 5 * time.Second,
+		"Wed, 31 Dec 2025 23:00:00 GMT": 0,
+	} {
+		if got := retryAfter(h, now); got != want {
+			t.Errorf("Retry-After %q: %s, want %s", h, got, want)
+		}
+	}
 }

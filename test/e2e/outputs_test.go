@@ -294,40 +294,51 @@ func TestPushWithAuth(t *testing.T) {
 
 func TestPushRetriesThroughAFlakyRegistry(t *testing.T) {
 	reg := testenv.StartRegistry(t, testenv.RegistryOptions{})
-	// During an outage of 24 requests, every third request fails,
-	// alternately with 503 and a connection reset.
-	everyThird := func(n int64, _ *http.Request) string {
-		if n > 24 {
+	// outage fails, during 24 requests from now, every third request,
+	// alternately with 503 and a connection reset; streamed blob uploads
+	// (PATCH) only when uploads is set, since those cannot be sent again
+	// request by request and go to the whole-push retries.
+	var proxy *testenv.FlakyProxy
+	outage := func(uploads bool) func(int64, *http.Request) string {
+		from := proxy.Requests.Load()
+		return func(n int64, r *http.Request) string {
+			n -= from
+			if n > 24 || (!uploads && r.Method == http.MethodPatch) {
+				return ""
+			}
+			switch n % 6 {
+			case 2:
+				return "503"
+			case 5:
+				return "reset"
+			}
 			return ""
 		}
-		switch n % 6 {
-		case 2:
-			return "503"
-		case 5:
-			return "reset"
-		}
-		return ""
 	}
-	proxy := testenv.StartFlakyProxy(t, reg, everyThird)
+	proxy = testenv.StartFlakyProxy(t, reg, func(int64, *http.Request) string { return "" })
 	img := randomImage(t)
 	want, _ := img.Digest()
 	cfg := plainConfig(proxy.Host)
 
-	t.Run("push-retry 0 fails cleanly", func(t *testing.T) {
+	t.Run("push-retry 0 gets through request by request", func(t *testing.T) {
+		proxy.SetFail(outage(false))
+		before := proxy.Failed.Load()
 		dest := proxy.Host + "/flaky/zero:1"
-		_, err := registry.New(cfg, 0, fastBackoff).Push(context.Background(), img, []string{dest}, registry.PushOptions{})
-		if err == nil {
-			t.Fatal("push through the flaky proxy without retries succeeded")
+		if _, err := registry.New(cfg, 0, fastBackoff).Push(context.Background(), img, []string{dest}, registry.PushOptions{}); err != nil {
+			t.Fatalf("push through the flaky proxy, requests retried one by one: %v", err)
 		}
-		if !errors.Is(err, engine.ErrRegistry) {
-			t.Errorf("error %v is not a registry error", err)
+		if proxy.Failed.Load() == before {
+			t.Fatal("the proxy failed no request: the test proves nothing")
 		}
-		// Nothing half-pushed: the tag does not exist.
-		if tags := reg.Tags(t, "flaky/zero"); len(tags) != 0 {
-			t.Errorf("tags %v exist after a failed push", tags)
+		if got := served(t, reg, reg.Ref("flaky/zero:1")); got != want {
+			t.Errorf("flaky/zero:1 serves %s, want %s", got, want)
 		}
 	})
 	t.Run("push-retry 5 gets through", func(t *testing.T) {
+		// Another image, so that its blobs are uploaded (and uploads fail).
+		img := randomImage(t)
+		want, _ := img.Digest()
+		proxy.SetFail(outage(true))
 		before := proxy.Failed.Load()
 		dests := []string{proxy.Host + "/flaky/five:1", proxy.Host + "/flaky/five:2"}
 		_, err := registry.New(cfg, 5, fastBackoff).Push(context.Background(), img, dests, registry.PushOptions{})
@@ -341,6 +352,19 @@ func TestPushRetriesThroughAFlakyRegistry(t *testing.T) {
 			if got := served(t, reg, reg.Ref(tag)); got != want {
 				t.Errorf("%s serves %s, want %s", tag, got, want)
 			}
+		}
+	})
+	t.Run("a registry that stays down fails cleanly", func(t *testing.T) {
+		proxy.SetFail(func(int64, *http.Request) string { return "503" })
+		defer proxy.SetFail(func(int64, *http.Request) string { return "" })
+		dest := proxy.Host + "/flaky/down:1"
+		_, err := registry.New(cfg, 1, fastBackoff).Push(context.Background(), img, []string{dest}, registry.PushOptions{})
+		if !errors.Is(err, engine.ErrRegistry) {
+			t.Fatalf("push to a registry that answers 503: %v, want a registry error", err)
+		}
+		// Nothing half-pushed: the tag does not exist.
+		if tags := reg.Tags(t, "flaky/down"); len(tags) != 0 {
+			t.Errorf("tags %v exist after a failed push", tags)
 		}
 	})
 	t.Run("auth failures are not retried", func(t *testing.T) {
